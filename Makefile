@@ -1,0 +1,42 @@
+# Two entry points for humans and CI: `make demo` and `make test`.
+# Everything the project needs is installed from here (system packages, a venv).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := examples/monorepo
+
+.PHONY: demo test venv system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: venv
+	@echo "== dkb lint //...   ($(DEMO))"
+	cd $(DEMO) && ../../$(BIN)/dkb lint //...
+	@echo
+	@echo "== dkb query 'deps(//pipelines/enrich)'"
+	cd $(DEMO) && ../../$(BIN)/dkb query 'deps(//pipelines/enrich)'
+	@echo
+	@echo "== dkb query 'rdeps(//..., //datasets/customers)' --output label_kind"
+	cd $(DEMO) && ../../$(BIN)/dkb query 'rdeps(//..., //datasets/customers)' --output label_kind
+	@echo
+	@echo "== dkb graph //pipelines/... --output mermaid"
+	cd $(DEMO) && ../../$(BIN)/dkb graph //pipelines/... --output mermaid
+
+# pytest exits 5 when it collected no tests; that must fail, not pass quietly.
+test: system-deps venv
+	$(BIN)/python -m pytest -n auto -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

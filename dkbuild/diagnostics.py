@@ -1,0 +1,77 @@
+"""Errors are values: every problem dkb finds is a Diagnostic, rendered by one renderer."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, replace
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One finding, located as precisely as we know: file (workspace-relative), line, column, field."""
+
+    file: str
+    line: int
+    column: int
+    code: str
+    severity: Severity
+    message: str
+    field: str = ""
+    hint: str = ""
+    # Other files involved (e.g. the second definition of a conflicting dataset).
+    related: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def escalated(self) -> "Diagnostic":
+        """The same finding as an error (for --strict)."""
+        return replace(self, severity=Severity.ERROR) if self.severity is Severity.WARNING else self
+
+    def location(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+            "hint": self.hint,
+            "related": list(self.related),
+        }
+
+
+class DkbError(Exception):
+    """Unusable input (exit 2): carries the diagnostics that explain why."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
+        self.diagnostics = diagnostics if isinstance(diagnostics, list) else [diagnostics]
+        super().__init__("; ".join(f"{d.location()}: {d.message}" for d in self.diagnostics))
+
+
+def error(code: str, file: str, message: str, *, line: int = 0, column: int = 0,
+          field: str = "", hint: str = "", related: tuple[str, ...] = ()) -> Diagnostic:
+    return Diagnostic(file, line, column, code, Severity.ERROR, message, field, hint, related)
+
+
+def warning(code: str, file: str, message: str, *, line: int = 0, column: int = 0,
+            field: str = "", hint: str = "", related: tuple[str, ...] = ()) -> Diagnostic:
+    return Diagnostic(file, line, column, code, Severity.WARNING, message, field, hint, related)
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.file, d.line, d.column, d.code)

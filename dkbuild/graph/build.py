@@ -1,0 +1,129 @@
+"""Resolve loaded manifests into the Graph (a pure function of the manifests)."""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+
+from dkbuild.graph.model import ColumnEdge, Conflict, Dangling, Edge, EdgeKind, Graph, Node
+from dkbuild.manifests.layout import PACKAGE_FILE
+from dkbuild.manifests.manifest import Manifest, format_field
+from dkbuild.manifests.models import DataSet, DataSetGroup, Store, Transform
+
+_LAYOUT_RANK = {"dk.yaml": 0, "scaffold": 1, "flat": 2}
+
+
+def build_graph(manifests: list[Manifest]) -> Graph:
+    graph = Graph()
+    copies: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+    for m in manifests:
+        if m.name:
+            copies[(m.kind, m.name)].append(m)
+    for (kind, name), defs in sorted(copies.items()):
+        defs.sort(key=lambda d: (_LAYOUT_RANK[d.layout], len(d.label), d.label))
+        canonical = defs[0]
+        if any(d.normalized != canonical.normalized for d in defs[1:]):
+            graph.conflicts.append(Conflict(kind, name, tuple(defs)))
+        node = Node(_primary_label(canonical), kind, name, canonical, tuple(defs))
+        graph.nodes[node.id] = node
+        graph.identity[(kind, name)] = node.id
+        graph.out_edges[node.id] = []
+        graph.in_edges[node.id] = []
+        graph.aliases.setdefault(node.id, node.id)
+        for d in defs:
+            graph.aliases.setdefault(d.label, node.id)
+            graph.package_nodes.setdefault(d.package, set()).add(node.id)
+    _package_defaults(graph, manifests)
+    for node_id in sorted(graph.nodes):
+        _add_references(graph, graph.nodes[node_id])
+    return graph
+
+
+def _primary_label(m: Manifest) -> str:
+    """`//pipelines/enrich` rather than `//pipelines/enrich:enrich` for a package's own dk.yaml target."""
+    if m.layout == "dk.yaml" and m.package and m.name == posixpath.basename(m.package):
+        return f"//{m.package}"
+    return m.label
+
+
+def _package_defaults(graph: Graph, manifests: list[Manifest]) -> None:
+    """`//pkg` names the target of pkg/dk.yaml; with several documents, the Transform or the one named
+    like the directory."""
+    by_package: dict[str, list[Manifest]] = defaultdict(list)
+    for m in manifests:
+        if m.name and m.layout == "dk.yaml" and posixpath.basename(m.file) == PACKAGE_FILE:
+            by_package[m.package].append(m)
+    for package, docs in by_package.items():
+        choice = docs if len(docs) == 1 else [d for d in docs if d.kind == "Transform"]
+        if len(choice) != 1:
+            choice = [d for d in docs if d.name == posixpath.basename(package)]
+        if len(choice) == 1:
+            graph.package_default[package] = graph.aliases[choice[0].label]
+        else:
+            graph.ambiguous_default[package] = tuple(sorted(d.label for d in docs))
+
+
+def _ref(graph: Graph, node: Node, kind: str, name: str, edge: EdgeKind, path: tuple[str | int, ...]) -> None:
+    target = graph.identity.get((kind, name))
+    where = format_field(path)
+    if target is None:
+        graph.dangling.append(Dangling(node.id, where, kind, name))
+    else:
+        graph.add_edge(Edge(node.id, target, edge, where))
+
+
+def _add_references(graph: Graph, node: Node) -> None:
+    model = node.manifest.model
+    if isinstance(model, Transform):
+        for edge, refs in ((EdgeKind.READS, model.spec.inputs), (EdgeKind.WRITES, model.spec.outputs)):
+            side = "inputs" if edge is EdgeKind.READS else "outputs"
+            for i, ref in enumerate(refs):
+                if ref.dataset:
+                    _ref(graph, node, "DataSet", ref.dataset, edge, ("spec", side, i, "dataset"))
+                elif ref.tags:
+                    _tag_refs(graph, node, ref.tags, edge, ("spec", side, i, "tags"))
+    elif isinstance(model, DataSet):
+        if model.spec.store:
+            _ref(graph, node, "Store", model.spec.store, EdgeKind.STORE, ("spec", "store"))
+        _column_refs(graph, node, model)
+    elif isinstance(model, Store):
+        if model.spec.connector:
+            _ref(graph, node, "Connector", model.spec.connector, EdgeKind.CONNECTOR, ("spec", "connector"))
+    elif isinstance(model, DataSetGroup):
+        if model.spec.store:
+            _ref(graph, node, "Store", model.spec.store, EdgeKind.STORE, ("spec", "store"))
+        for i, member in enumerate(model.spec.datasets):
+            _ref(graph, node, "DataSet", member, EdgeKind.MEMBER, ("spec", "datasets", i))
+
+
+def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
+              path: tuple[str | int, ...]) -> None:
+    """dk never resolved tag selectors; dkb selects every DataSet whose labels include all the tags."""
+    matched = [other for other in graph.nodes.values() if other.kind == "DataSet"
+               and tags.items() <= other.manifest.model.metadata.labels.items()]
+    if not matched:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
+        graph.dangling.append(Dangling(node.id, format_field(path), "DataSet", f"tags {selector}"))
+    for other in sorted(matched, key=lambda n: n.id):
+        graph.add_edge(Edge(node.id, other.id, edge, format_field(path)))
+
+
+def _column_refs(graph: Graph, node: Node, model: DataSet) -> None:
+    upstreams: set[str] = set()
+    for i, column in enumerate(model.spec.schema_):
+        if not column.from_:
+            continue
+        where = format_field(("spec", "schema", i, "from"))
+        dataset, _, source_column = column.from_.partition(".")
+        upstream = graph.lookup("DataSet", dataset)
+        if upstream is None or not source_column:
+            graph.dangling.append(Dangling(node.id, where, "column", column.from_))
+            continue
+        known = {c.name for c in upstream.manifest.model.spec.schema_}
+        if source_column not in known:
+            graph.dangling.append(Dangling(node.id, where, "column", column.from_))
+            continue
+        graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, column.name, column.masking))
+        if upstream.id not in upstreams and upstream.id != node.id:
+            upstreams.add(upstream.id)
+            graph.add_edge(Edge(node.id, upstream.id, EdgeKind.DERIVES, where))

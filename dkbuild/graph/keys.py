@@ -1,0 +1,164 @@
+"""Content keys (DESIGN §4): sha256 over a canonical JSON of everything a target depends on.
+
+Components: the kind, the normalized manifest, the digests of the source files the target owns,
+the keys of the targets it references, the rule's identity and the workspace.toml sections the
+rule reads. Never mtimes, absolute paths, hosts, users or the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from dkbuild.graph.model import Graph, Node
+from dkbuild.manifests.layout import RESOURCE_DIRS
+from dkbuild.manifests.manifest import canonical_json
+from dkbuild.sources import FileIndex, glob_regex
+from dkbuild.workspace import WorkspaceConfig
+
+KEY_SCHEMA = "dkb-key-v1"   # bump when the key layout itself changes
+
+
+@dataclass(frozen=True)
+class RuleIdentity:
+    """What of a build rule goes into keys: its name, version, settings, and files it ignores."""
+    name: str
+    version: str
+    config_sections: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+
+
+RuleFor = Callable[[Node], "RuleIdentity | None"]
+
+
+@dataclass(frozen=True)
+class KeyComponents:
+    kind: str
+    manifest: Any
+    files: dict[str, str]
+    refs: list[list[str]]           # [edge kind, field, referenced kind, referenced name, its key]
+    rule: dict[str, Any] | None
+    config: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": KEY_SCHEMA, "kind": self.kind, "manifest": self.manifest, "files": self.files,
+                "refs": self.refs, "rule": self.rule, "config": self.config}
+
+
+@dataclass(frozen=True)
+class Keys:
+    keys: dict[str, str]
+    components: dict[str, KeyComponents]
+
+
+def owned_files(graph: Graph, files: FileIndex) -> dict[str, dict[str, str]]:
+    """Source files per package-default target: files under the package directory that are not
+    manifests, not in resource directories, and not inside a nested package."""
+    packages = set(graph.package_default)
+    manifest_paths = {d.file for n in graph.nodes.values() for d in n.definitions}
+    owned: dict[str, dict[str, str]] = {p: {} for p in packages}
+    for path, digest in files.digests.items():
+        if path in manifest_paths:
+            continue
+        directory = posixpath.dirname(path)
+        while directory not in packages:
+            if not directory:
+                break
+            directory = posixpath.dirname(directory)
+        if directory not in packages:
+            continue
+        rel = path[len(directory) + 1:] if directory else path
+        if rel.split("/", 1)[0] in RESOURCE_DIRS or rel == "dk.yaml":
+            continue
+        owned[directory][rel] = digest
+    return owned
+
+
+def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig, rule_for: RuleFor) -> Keys:
+    owned = owned_files(graph, files)
+    default_of = {node: pkg for pkg, node in graph.package_default.items()}
+    local: dict[str, KeyComponents] = {}
+    for node_id, node in graph.nodes.items():
+        rule = rule_for(node)
+        sources = owned.get(default_of[node_id], {}) if node_id in default_of else {}
+        if rule and rule.ignored and sources:
+            patterns = [glob_regex(g) for g in rule.ignored]
+            sources = {p: d for p, d in sources.items() if not any(r.match(p) for r in patterns)}
+        local[node_id] = KeyComponents(
+            kind=node.kind,
+            manifest=node.manifest.data,
+            files=dict(sorted(sources.items())),
+            refs=[],
+            rule=None if rule is None else {"name": rule.name, "version": rule.version,
+                                            "settings": rule.settings},
+            config={} if rule is None else {s: config.section(s) for s in rule.config_sections},
+        )
+    keys: dict[str, str] = {}
+    components: dict[str, KeyComponents] = {}
+    for scc in _strongly_connected(graph):
+        cycle_salt = ""
+        if len(scc) > 1 or any(e.dst == scc[0] for e in graph.out_edges[scc[0]]):
+            # A reference cycle (a lint error) still gets stable keys: members share a salt.
+            cycle_salt = _sha256(canonical_json(sorted(canonical_json(local[n].to_json()) for n in scc)))
+        for node_id in scc:
+            refs = sorted(
+                [e.kind.value, e.field, graph.nodes[e.dst].kind, graph.nodes[e.dst].name,
+                 keys.get(e.dst, cycle_salt)]
+                for e in graph.out_edges[node_id])
+            comp = KeyComponents(**{**local[node_id].__dict__, "refs": refs})
+            components[node_id] = comp
+        for node_id in scc:
+            keys[node_id] = _sha256(canonical_json(components[node_id].to_json()) + cycle_salt)
+    return Keys(keys, components)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _strongly_connected(graph: Graph) -> list[list[str]]:
+    """Tarjan's algorithm, iterative; components come out dependencies-first."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph.nodes):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.dependencies(root))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.dependencies(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                result.append(sorted(component))
+    return result

@@ -1,0 +1,106 @@
+"""The dependency graph: one node per target identity, typed reference edges, column edges.
+
+Edges point from a target to what it references (its dependencies): a Transform to the datasets it
+reads and writes, a DataSet to its Store and to the datasets its columns derive from, a Store to
+its Connector, a DataSetGroup to its Store and members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from dkbuild.manifests.manifest import Manifest
+
+
+class EdgeKind(str, Enum):
+    READS = "reads"
+    WRITES = "writes"
+    STORE = "store"
+    CONNECTOR = "connector"
+    MEMBER = "member"
+    DERIVES = "derives"
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    id: str                              # the primary label
+    kind: str
+    name: str
+    manifest: Manifest                   # the canonical definition
+    definitions: tuple[Manifest, ...]    # every copy of this target (identical, or a lint error)
+
+    @property
+    def package(self) -> str:
+        return self.manifest.package
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(sorted({d.label for d in self.definitions}))
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    kind: EdgeKind
+    field: str          # where the reference is written, e.g. spec.inputs[0].dataset
+
+
+@dataclass(frozen=True)
+class ColumnEdge:
+    src: str            # upstream dataset node id
+    src_column: str
+    dst: str            # downstream dataset node id
+    dst_column: str
+    masking: str | None
+
+
+@dataclass(frozen=True)
+class Dangling:
+    """A reference that resolves to nothing; lint reports these."""
+    node: str
+    field: str
+    kind: str           # the kind that was looked for ("DataSet", "Store", "Connector", "column")
+    name: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Copies of one target identity whose content differs."""
+    kind: str
+    name: str
+    definitions: tuple[Manifest, ...]
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    out_edges: dict[str, list[Edge]] = field(default_factory=dict)
+    in_edges: dict[str, list[Edge]] = field(default_factory=dict)
+    columns: list[ColumnEdge] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)          # any definition label -> node id
+    package_nodes: dict[str, set[str]] = field(default_factory=dict)
+    package_default: dict[str, str] = field(default_factory=dict)  # package -> its dk.yaml target
+    ambiguous_default: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    identity: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> node id
+    dangling: list[Dangling] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    def add_edge(self, edge: Edge) -> None:
+        self.out_edges[edge.src].append(edge)
+        self.in_edges[edge.dst].append(edge)
+
+    def dependencies(self, node: str) -> list[str]:
+        return [e.dst for e in self.out_edges.get(node, ())]
+
+    def dependents(self, node: str) -> list[str]:
+        return [e.src for e in self.in_edges.get(node, ())]
+
+    def lookup(self, kind: str, name: str) -> Node | None:
+        node_id = self.identity.get((kind, name))
+        return self.nodes[node_id] if node_id else None
+
+    @property
+    def edges(self) -> list[Edge]:
+        return [e for node in sorted(self.out_edges) for e in self.out_edges[node]]

@@ -1,0 +1,63 @@
+"""Resolve target patterns against a graph, with suggestions when a pattern matches nothing."""
+
+from __future__ import annotations
+
+import difflib
+
+from dkbuild.graph.labels import Pattern, PatternError, Scope, parse_pattern
+from dkbuild.graph.model import Graph
+
+
+def match(graph: Graph, pattern: Pattern) -> set[str]:
+    """Node ids a single (positive) pattern matches; may be empty."""
+    if pattern.scope is Scope.RECURSIVE:
+        return {n for pkg, ids in graph.package_nodes.items() if pattern.covers_package(pkg) for n in ids}
+    if pattern.scope is Scope.PACKAGE:
+        return set(graph.package_nodes.get(pattern.package, ()))
+    if pattern.scope is Scope.DEFAULT:
+        node = graph.package_default.get(pattern.package)
+        if node is None and pattern.package in graph.ambiguous_default:
+            options = ", ".join(graph.ambiguous_default[pattern.package])
+            raise PatternError(f"//{pattern.package} is ambiguous: its dk.yaml defines several targets "
+                               f"({options})", str(pattern), 1, "name one of them with //pkg:name")
+        if node is None and pattern.package not in graph.package_nodes:
+            # //datasets/users for datasets/users/dataset.yaml: a directory holding exactly one target.
+            return set()
+        if node is None:
+            ids = graph.package_nodes[pattern.package]
+            return set(ids) if len(ids) == 1 else set()
+        return {node}
+    node = graph.aliases.get(f"//{pattern.package}:{pattern.name}")
+    return {node} if node else set()
+
+
+def select(graph: Graph, patterns: list[str], current_package: str = "") -> set[str]:
+    """Union of the positive patterns minus the negative ones, in order. Unknown targets are errors."""
+    if not patterns:
+        patterns = ["//..."]
+    parsed = [parse_pattern(p, current_package) for p in patterns]
+    selected: set[str] = set()
+    for pattern in parsed:
+        found = match(graph, pattern)
+        if not found:
+            raise no_match(graph, pattern)
+        if pattern.negative:
+            selected -= found
+        else:
+            selected |= found
+    return selected
+
+
+def no_match(graph: Graph, pattern: Pattern) -> PatternError:
+    text = str(pattern)
+    candidates = sorted(set(graph.aliases) | {f"//{p}" for p in graph.package_nodes})
+    close = difflib.get_close_matches(text.lstrip("-"), candidates, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `dkb query //...` to list targets"
+    if pattern.scope is Scope.RECURSIVE:
+        message = f"no targets below //{pattern.package}"
+    elif pattern.scope is Scope.DEFAULT and pattern.package in graph.package_nodes:
+        message = f"//{pattern.package} has no dk.yaml target"
+        hint = f"name one of its targets: {', '.join(sorted(graph.nodes[n].id for n in graph.package_nodes[pattern.package])[:5])}"
+    else:
+        message = f"no target matches '{text.lstrip('-')}'"
+    return PatternError(message, text, 1, hint)

@@ -1,0 +1,1 @@
+"""Manifests: pydantic models of the five DataKit kinds, YAML loading with positions, layouts."""

@@ -1,0 +1,202 @@
+"""Load every manifest of a workspace into typed Manifest records plus diagnostics.
+
+Anything that makes a document unusable (bad YAML, not a mapping, unknown kind, wrong types, too
+big) is an error diagnostic and the document is skipped; everything else still loads, so one bad
+file never hides the problems of the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from dkbuild.diagnostics import Diagnostic, error, warning
+from dkbuild.manifests.layout import ManifestFile, manifest_files
+from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
+from dkbuild.manifests.models import API_VERSIONS, KINDS, MODEL_OF_KIND, Envelope, unknown_fields
+from dkbuild.manifests.yamlsource import Document, parse_documents
+from dkbuild.sources import FileIndex, path_selector
+from dkbuild.workspace import Workspace
+
+# Codes of diagnostics that make the input unusable (exit 2).
+LOAD_ERROR_CODES = frozenset({"E100", "E101", "E002", "E102", "E103", "E104", "E105", "E106",
+                              "E107", "E108", "E110", "E111", "E112"})
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    manifests: list[Manifest]
+    diagnostics: list[Diagnostic]
+    files: FileIndex
+
+    @property
+    def unusable(self) -> bool:
+        return any(d.is_error and d.code in LOAD_ERROR_CODES for d in self.diagnostics)
+
+
+def load_manifests(workspace: Workspace, files: FileIndex) -> LoadResult:
+    cfg = workspace.config.workspace
+    selected = path_selector(cfg.packages, cfg.exclude)
+    manifests: list[Manifest] = []
+    diagnostics: list[Diagnostic] = []
+    for link in files.escaping_links:
+        if selected(link):
+            diagnostics.append(warning("W111", link, "symlink points outside the workspace; not followed",
+                                       hint="copy the file into the workspace or remove the link"))
+    for mf in manifest_files(p for p in files.digests if selected(p)):
+        found, problems = load_file(workspace, mf)
+        manifests.extend(found)
+        diagnostics.extend(problems)
+    diagnostics.extend(_duplicate_labels(manifests))
+    return LoadResult(manifests, diagnostics, files)
+
+
+def load_file(workspace: Workspace, mf: ManifestFile) -> tuple[list[Manifest], list[Diagnostic]]:
+    full = workspace.root / mf.path
+    limit = workspace.config.workspace.max_manifest_bytes
+    size = full.stat().st_size
+    if size > limit:
+        return [], [error("E106", mf.path, f"manifest file is {size:,} bytes, over the {limit:,}-byte limit; not loaded",
+                          hint="manifests are small; if this is data, move it out of the manifest "
+                               "(or raise [workspace] max_manifest_bytes)")]
+    raw = full.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [error("E112", mf.path, f"manifest is not UTF-8 text (byte {exc.start})",
+                          hint="save the file as UTF-8")]
+    documents, diagnostics = parse_documents(text, mf.path)
+    manifests = []
+    for index, doc in enumerate(documents):
+        manifest, problems = _manifest_of(doc, index, mf)
+        diagnostics.extend(problems)
+        if manifest is not None:
+            manifests.append(manifest)
+    return manifests, diagnostics
+
+
+def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest | None, list[Diagnostic]]:
+    data = doc.data
+
+    def at(path: FieldPath) -> dict[str, int]:
+        line, col = doc.positions.get(path, (doc.line, 1))
+        return {"line": line, "column": col}
+
+    if not isinstance(data, dict):
+        return None, [error("E101", mf.path, f"manifest is not a mapping (got {_type_name(data)})", line=doc.line,
+                            column=1, hint="a manifest is a mapping with apiVersion, kind, metadata and spec")]
+    kind = data.get("kind")
+    if kind is None:
+        return None, [error("E102", mf.path, "manifest is missing required 'kind' field", line=doc.line, column=1,
+                            field="kind", hint=f"add 'kind:' with one of {', '.join(KINDS)}")]
+    if kind not in KINDS:
+        close = difflib.get_close_matches(str(kind), KINDS, n=1, cutoff=0.6)
+        hint = (f"did you mean '{close[0]}'?" if close else
+                "'Pipeline' and 'Asset' are historical kinds: a pipeline is a query over Transforms and DataSets"
+                if kind in ("Pipeline", "Asset", "DataPackage") else f"use one of {', '.join(KINDS)}")
+        return None, [error("E002", mf.path, f'unsupported manifest kind "{kind}": must be Connector, Store, '
+                            "DataSet, DataSetGroup, or Transform", field="kind", hint=hint, **at(("kind",)))]
+    problems: list[Diagnostic] = []
+    api = data.get("apiVersion")
+    if api is None:
+        problems.append(error("E103", mf.path, "manifest is missing required 'apiVersion' field", line=doc.line,
+                              column=1, field="apiVersion", hint=f"add 'apiVersion: {API_VERSIONS[0]}'"))
+    elif api not in API_VERSIONS:
+        problems.append(error("E111", mf.path, f"unsupported apiVersion '{api}'", field="apiVersion",
+                              hint=f"use one of {', '.join(API_VERSIONS)}", **at(("apiVersion",))))
+    if "metadata" not in data:
+        problems.append(error("E104", mf.path, "manifest is missing required 'metadata' mapping", line=doc.line,
+                              column=1, field="metadata", hint="add 'metadata:' with at least 'name:'"))
+    if problems:
+        return None, problems
+    try:
+        model = MODEL_OF_KIND[kind].model_validate(data)
+    except ValidationError as exc:
+        return None, _type_errors(exc, data, mf.path, at)
+    for path in unknown_fields(model):
+        problems.append(warning("W100", mf.path, f"unknown field '{format_field(path)}' (not part of the "
+                                f"{kind} contract; ignored)", field=format_field(path),
+                                hint=_closest_field(model, path), **at(path)))
+    manifest = Manifest(kind=kind, name=model.metadata.name, file=mf.path, doc_index=index, line=doc.line,
+                        package=mf.package, layout=mf.layout, data=data, model=model,
+                        positions=doc.positions)
+    return manifest, problems
+
+
+def _type_errors(exc: ValidationError, data: Any, file: str, at: Any) -> list[Diagnostic]:
+    seen: dict[FieldPath, Diagnostic] = {}
+    for err in exc.errors():
+        path = _data_path(data, err["loc"])
+        if path in seen:
+            continue
+        value = _value_at(data, path)
+        got = f" (got {_type_name(value)} {value!r})" if not isinstance(value, (dict, list)) else \
+            f" (got {_type_name(value)})"
+        hint = "quote the value to make it a string" if "string" in err["msg"] and isinstance(value, (int, float)) \
+            else "check the field's type in the manifest reference"
+        seen[path] = error("E105", file, f"{format_field(path) or '(document)'}: {err['msg']}{got}",
+                           field=format_field(path), hint=hint, **at(path))
+    return list(seen.values())
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
+    """The prefix of a pydantic error location that exists in the data (drops union member tags)."""
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+            path.append(part)
+        else:
+            break
+    return tuple(path)
+
+
+def _value_at(data: Any, path: FieldPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _closest_field(model: BaseModel, path: FieldPath) -> str:
+    parent: Any = model
+    for part in path[:-1]:
+        if isinstance(parent, BaseModel):
+            fields = type(parent).model_fields
+            name = next((n for n, f in fields.items() if (f.alias or n) == part), part)
+            parent = getattr(parent, str(name), None)
+        elif isinstance(parent, (list, dict)):
+            parent = parent[part] if isinstance(parent, dict) else parent[int(part)]
+    if not isinstance(parent, BaseModel):
+        return "remove the field"
+    valid = [f.alias or n for n, f in type(parent).model_fields.items()]
+    close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else f"valid fields here: {', '.join(valid)}"
+
+
+def _duplicate_labels(manifests: list[Manifest]) -> list[Diagnostic]:
+    first: dict[str, Manifest] = {}
+    problems = []
+    for m in manifests:
+        if not m.name:
+            continue
+        other = first.setdefault(m.label, m)
+        if other is not m:
+            problems.append(error("E110", m.file, f"duplicate label {m.label}: also defined in {other.file}:"
+                                  f"{other.line}", line=m.line, column=1, field="metadata.name",
+                                  related=(other.file,),
+                                  hint="names must be unique within a package; rename one of them"))
+    return problems
+
+

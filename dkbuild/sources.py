@@ -1,0 +1,179 @@
+"""Every file of a workspace with a content id, without trusting mtimes (DESIGN §4).
+
+Inside git, tracked and unmodified files take git's own blob id from one `git ls-files -s` call;
+modified and untracked (not ignored) files are hashed the same way git would. Outside git every
+file is read and hashed. Either way the same tree gives the same ids in any directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Directories that are never part of a workspace's sources.
+ALWAYS_SKIPPED_DIRS = frozenset({".git", ".dkb", ".venv", "venv", "node_modules", "__pycache__",
+                                 ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"})
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    root: Path
+    digests: dict[str, str]          # workspace-relative posix path -> content id
+    in_git: bool
+    # Symlinks that lead outside the workspace: listed so callers can warn, never followed.
+    escaping_links: tuple[str, ...] = field(default=())
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.digests
+
+
+def git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def index_files(root: Path) -> FileIndex:
+    root = root.resolve()
+    if _inside_git(root):
+        return _index_git(root)
+    return _index_walk(root)
+
+
+def _inside_git(root: Path) -> bool:
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+                             capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "true"
+
+
+def _git(root: Path, *args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(root), "-c", "core.quotepath=off", *args],
+                          capture_output=True, check=True).stdout
+
+
+def _skipped(path: str) -> bool:
+    return any(part in ALWAYS_SKIPPED_DIRS for part in path.split("/")[:-1])
+
+
+def _index_git(root: Path) -> FileIndex:
+    digests: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for entry in _git(root, "ls-files", "-s", "-z").split(b"\0"):
+        if not entry:
+            continue
+        meta, path_b = entry.split(b"\t", 1)
+        mode, blob, _stage = meta.decode().split()
+        path = path_b.decode("utf-8", "surrogateescape")
+        if mode == "160000" or _skipped(path):      # submodules are not our sources
+            continue
+        if mode == "120000":
+            links[path] = blob
+            continue
+        digests[path] = "git:" + blob
+    changed = _git(root, "ls-files", "-z", "-m", "-o", "--exclude-standard").split(b"\0")
+    deleted = set(_git(root, "ls-files", "-z", "-d").split(b"\0"))
+    for path_b in changed:
+        if not path_b or path_b in deleted:
+            continue
+        path = path_b.decode("utf-8", "surrogateescape")
+        if _skipped(path):
+            continue
+        full = root / path
+        if full.is_symlink():
+            links[path] = ""
+            digests.pop(path, None)
+            continue
+        if full.is_file():
+            digests[path] = "git:" + git_blob_id(full.read_bytes())
+    for path_b in deleted:
+        if path_b:
+            digests.pop(path_b.decode("utf-8", "surrogateescape"), None)
+    escaping = _resolve_links(root, links, digests)
+    return FileIndex(root, digests, True, escaping)
+
+
+def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str]) -> tuple[str, ...]:
+    """File symlinks inside the workspace count as their target's content; the rest are refused."""
+    escaping = []
+    for path in sorted(links):
+        full = root / path
+        try:
+            target = full.resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue  # dangling or looping link: nothing to read
+        if not target.is_relative_to(root):
+            escaping.append(path)
+        elif target.is_file():
+            digests[path] = "git:" + git_blob_id(target.read_bytes())
+    return tuple(escaping)
+
+
+def _index_walk(root: Path) -> FileIndex:
+    digests: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = os.path.relpath(directory, root)
+        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        kept = []
+        for d in dirnames:
+            if d in ALWAYS_SKIPPED_DIRS:
+                continue
+            if os.path.islink(os.path.join(directory, d)):
+                # Directory links are not followed; one escaping the workspace is worth a warning.
+                target = Path(directory, d).resolve()
+                if not target.is_relative_to(root):
+                    links[prefix + d] = ""
+                continue
+            kept.append(d)
+        dirnames[:] = sorted(kept)
+        for name in filenames:
+            full = os.path.join(directory, name)
+            if os.path.islink(full):
+                links[prefix + name] = ""
+                continue
+            with open(full, "rb") as fh:
+                digests[prefix + name] = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+    escaping = []
+    for path in sorted(links):
+        try:
+            target = (root / path).resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if not target.is_relative_to(root):
+            escaping.append(path)
+        elif target.is_file():
+            digests[path] = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+    return FileIndex(root, digests, False, tuple(escaping))
+
+
+_GLOB_TOKEN = re.compile(r"\*\*/?|\*|\?|[^*?]+")
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A path glob: `**` spans directories, `*` and `?` stay within one. Matches a path or a prefix dir."""
+    parts = []
+    for token in _GLOB_TOKEN.findall(pattern.strip("/")):
+        if token.startswith("**"):
+            parts.append("(?:.*/)?" if token.endswith("/") else ".*")
+        elif token == "*":
+            parts.append("[^/]*")
+        elif token == "?":
+            parts.append("[^/]")
+        else:
+            parts.append(re.escape(token))
+    return re.compile("^" + "".join(parts) + "(?:/.*)?$")
+
+
+def path_selector(include: list[str], exclude: list[str]):  # type: ignore[no-untyped-def]
+    """A predicate on workspace-relative paths from include/exclude globs."""
+    inc = [glob_regex(p) for p in include] or [glob_regex("**")]
+    exc = [glob_regex(p) for p in exclude]
+
+    def selected(path: str) -> bool:
+        return any(r.match(path) for r in inc) and not any(r.match(path) for r in exc)
+    return selected

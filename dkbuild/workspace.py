@@ -1,0 +1,191 @@
+"""The workspace: its root (nearest workspace.toml walking up) and its typed configuration."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dkbuild.diagnostics import DkbError, error
+
+WORKSPACE_FILE = "workspace.toml"
+DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkspaceSection(Section):
+    name: str = ""
+    # Globs (relative to the root, `**` allowed) selecting where manifests are read from.
+    packages: list[str] = Field(default_factory=lambda: ["**"])
+    exclude: list[str] = Field(default_factory=list)
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+
+
+class RegistrySection(Section):
+    url: str | None = None
+    namespace: str | None = None
+    plain_http: bool = False
+    insecure: bool = False
+
+
+class CacheSection(Section):
+    dir: str = ".dkb"
+    remote: str | None = None
+    remote_write: bool = False
+    max_size: str | None = None
+
+
+class LineageSection(Section):
+    transport: Literal["file", "http", "console", "composite"] = "file"
+    url: str | None = None
+    namespace: str = "dkb"
+    file: str = ".dkb/lineage/events.jsonl"
+
+
+class GitopsSection(Section):
+    repo: str | None = None
+    branch: str = "main"
+    forge: Literal["git", "github"] = "git"
+    owner: str | None = None
+    repository: str | None = None
+    base_url: str | None = None
+    path: str = "gitops"
+
+
+class EnvironmentSettings(Section):
+    approvals: int = 0
+    auto_merge: bool = False
+    cell: str = "c0"
+
+
+class EnvironmentsSection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, EnvironmentSettings]
+    order: list[str] = Field(default_factory=lambda: ["dev", "int", "prod"])
+
+
+PolicyLevel = Literal["error", "warning", "off"]
+
+
+class PolicySection(Section):
+    pii_classification: PolicyLevel = "error"
+    pii_allowed_classifications: list[str] = Field(default_factory=lambda: ["confidential", "restricted"])
+    pii_propagation: PolicyLevel = "error"
+    classification_downgrade: PolicyLevel = "error"
+    # Diagnostic codes to silence workspace-wide.
+    ignore: list[str] = Field(default_factory=list)
+    pii_reviewers: list[str] = Field(default_factory=list)
+
+
+class RulesSection(BaseModel):
+    """`paths` lists workspace rule directories; every other key is one rule's own settings table."""
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, dict[str, Any]]
+    paths: list[str] = Field(default_factory=lambda: ["rules"])
+
+
+class WorkspaceConfig(Section):
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    registry: RegistrySection = Field(default_factory=RegistrySection)
+    cache: CacheSection = Field(default_factory=CacheSection)
+    lineage: LineageSection = Field(default_factory=LineageSection)
+    gitops: GitopsSection = Field(default_factory=GitopsSection)
+    environments: EnvironmentsSection = Field(default_factory=EnvironmentsSection)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    rules: RulesSection = Field(default_factory=RulesSection)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as plain data, for content keys (a rule hashes only what it reads)."""
+        return getattr(self, name).model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    config: WorkspaceConfig
+
+    @property
+    def name(self) -> str:
+        return self.config.workspace.name or self.root.name
+
+
+def find_root(start: Path) -> Path | None:
+    """Nearest directory at or above `start` holding a workspace.toml (nested workspaces: nearest wins)."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / WORKSPACE_FILE).is_file():
+            return directory
+    return None
+
+
+def load_workspace(start: Path) -> Workspace:
+    root = find_root(start)
+    if root is None:
+        raise DkbError(error(
+            "E120", str(start), f"no {WORKSPACE_FILE} found in {start} or any parent directory",
+            hint="run dkb from inside a workspace, pass -C DIR, or create a workspace.toml "
+                 "(an empty file is enough)"))
+    return Workspace(root, load_config(root / WORKSPACE_FILE))
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def load_config(path: Path) -> WorkspaceConfig:
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POSITION.search(str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        raise DkbError(error("E121", WORKSPACE_FILE, f"invalid TOML: {_TOML_POSITION.sub('', str(exc)).strip()}",
+                             line=line, column=col, hint="fix the TOML syntax at that position")) from None
+    try:
+        return WorkspaceConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise DkbError([_config_diagnostic(err, text) for err in exc.errors()]) from None
+
+
+def _config_diagnostic(err: Any, text: str) -> Any:
+    loc = [str(p) for p in err["loc"]]
+    dotted = ".".join(loc)
+    line = _line_of(text, loc)
+    if err["type"] == "extra_forbidden":
+        parent: type[BaseModel] = WorkspaceConfig
+        for part in loc[:-1]:
+            field = parent.model_fields.get(part)
+            annotation = getattr(field, "annotation", None) if field else None
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                parent = annotation
+        valid = list(parent.model_fields)
+        close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}"
+        return error("E122", WORKSPACE_FILE, f"unknown key '{dotted}'", line=line, field=dotted, hint=hint)
+    return error("E123", WORKSPACE_FILE, f"'{dotted}': {err['msg']}", line=line, field=dotted,
+                 hint="see the workspace.toml reference in the README")
+
+
+def _line_of(text: str, loc: list[str]) -> int:
+    """Best-effort line of a key: the section header, then the key inside it."""
+    section = loc[0] if loc else ""
+    key = loc[-1] if len(loc) > 1 else section
+    in_section = len(loc) <= 1
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("["):
+            header = line.strip("[]").strip()
+            in_section = header == section or header.startswith(section + ".")
+            if len(loc) == 1 and header == section:
+                return number
+            continue
+        if in_section and re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return 0

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from dkbuild.api import load
+from dkbuild.graph.labels import PatternError
+from dkbuild.graph.model import EdgeKind
+from dkbuild.graph.select import select
+from tests.conftest import dataset, store, transform
+
+
+def edges(graph):  # type: ignore[no-untyped-def]
+    return {(e.src, e.kind.value, e.dst) for e in graph.edges}
+
+
+def test_typed_edges(workspace) -> None:
+    loaded = load(workspace())
+    g = loaded.graph
+    assert ("//pipelines/ingest", "reads", "//datasets/raw") in edges(g)
+    assert ("//pipelines/ingest", "writes", "//datasets/clean") in edges(g)
+    assert ("//datasets/raw", "store", "//platform/stores/lake") in edges(g)
+    assert ("//platform/stores/lake", "connector", "//platform/connectors/postgres") in edges(g)
+    assert g.nodes["//pipelines/ingest"].kind == "Transform"
+
+
+def test_group_and_column_edges(workspace) -> None:
+    root = workspace({
+        "datasets/people/dk.yaml": dataset("people", columns=[{"name": "email", "type": "string", "pii": True}],
+                                           classification="confidential"),
+        "datasets/contacts/dk.yaml": dataset("contacts", classification="confidential", columns=[
+            {"name": "mail", "type": "string", "pii": True, "from": "people.email"}]),
+        "datasets/group/dk.yaml": {"apiVersion": "datakit.infoblox.dev/v1alpha1", "kind": "DataSetGroup",
+                                   "metadata": {"name": "group"}, "spec": {"store": "lake", "datasets": ["raw", "clean"]}},
+    })
+    g = load(root).graph
+    assert ("//datasets/group", "member", "//datasets/raw") in edges(g)
+    assert ("//datasets/group", "store", "//platform/stores/lake") in edges(g)
+    assert ("//datasets/contacts", "derives", "//datasets/people") in edges(g)
+    (col,) = g.columns
+    assert (col.src, col.src_column, col.dst, col.dst_column) == ("//datasets/people", "email", "//datasets/contacts", "mail")
+
+
+def test_identical_copies_merge_into_one_node(workspace) -> None:
+    # A package carries its own copy of a shared contract, formatted differently.
+    copy = "# local copy\nspec: {store: lake, table: raw, classification: internal, schema: [{name: id, type: integer}]}\n" \
+           "kind: DataSet\nmetadata: {name: raw}\napiVersion: datakit.infoblox.dev/v1alpha1\n"
+    g = load(workspace({"pipelines/ingest/dataset/raw.yaml": copy})).graph
+    node = g.lookup("DataSet", "raw")
+    assert node.id == "//datasets/raw"
+    assert node.labels == ("//datasets/raw:raw", "//pipelines/ingest:raw")
+    assert g.aliases["//pipelines/ingest:raw"] == "//datasets/raw"
+    assert not g.conflicts
+
+
+def test_differing_copies_are_a_conflict(workspace) -> None:
+    g = load(workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw", table="elsewhere")})).graph
+    (conflict,) = g.conflicts
+    assert {d.file for d in conflict.definitions} == {"datasets/raw/dk.yaml", "pipelines/ingest/dataset/raw.yaml"}
+
+
+def test_dangling_references_are_recorded(workspace) -> None:
+    g = load(workspace({"pipelines/orphan/dk.yaml": transform("orphan", ["nope"], ["raw2"]),
+                        "datasets/raw2/dk.yaml": dataset("raw2", store="missing-store")})).graph
+    dangling = {(d.node, d.kind, d.name) for d in g.dangling}
+    assert ("//pipelines/orphan", "DataSet", "nope") in dangling
+    assert ("//datasets/raw2", "Store", "missing-store") in dangling
+
+
+def test_tag_references_resolve_against_dataset_labels(workspace) -> None:
+    tagged = dataset("tagged")
+    tagged["metadata"]["labels"] = {"domain": "sales", "tier": "gold"}
+    t = transform("by-tag", [], ["clean2"])
+    t["spec"]["inputs"] = [{"tags": {"domain": "sales"}}]
+    g = load(workspace({"datasets/tagged/dk.yaml": tagged, "pipelines/by-tag/dk.yaml": t,
+                        "datasets/clean2/dk.yaml": dataset("clean2")})).graph
+    assert ("//pipelines/by-tag", "reads", "//datasets/tagged") in edges(g)
+
+
+def test_scaffold_and_flat_layouts(workspace) -> None:
+    g = load(workspace({
+        "datasets/users/dataset.yaml": dataset("users"),
+        "pipelines/ingest/store/extra.yaml": store("extra"),
+    })).graph
+    assert "//datasets/users:users" in g.nodes
+    assert select(g, ["//datasets/users"]) == {"//datasets/users:users"}
+    assert "//pipelines/ingest:extra" in g.nodes
+
+
+def test_patterns_select(workspace) -> None:
+    g = load(workspace()).graph
+    assert select(g, ["//pipelines/..."]) == {"//pipelines/ingest", "//pipelines/publish"}
+    assert select(g, ["//...", "-//datasets/...", "-//platform/..."]) == {"//pipelines/ingest", "//pipelines/publish"}
+    assert select(g, ["//pipelines/ingest:all"]) == {"//pipelines/ingest"}
+    assert select(g, ["//pipelines/ingest:ingest"]) == {"//pipelines/ingest"}
+    assert select(g, [":ingest"], current_package="pipelines/ingest") == {"//pipelines/ingest"}
+
+
+def test_unknown_label_suggests_close_match(workspace) -> None:
+    g = load(workspace()).graph
+    with pytest.raises(PatternError) as err:
+        select(g, ["//pipelines/ingst"])
+    assert "//pipelines/ingest" in err.value.hint
+    with pytest.raises(PatternError):
+        select(g, ["//nothing/..."])
+
+
+def test_multi_document_dk_yaml_default_target(workspace) -> None:
+    root = workspace({"pipelines/multi/dk.yaml": [dataset("multi-out"), transform("multi", ["raw"], ["multi-out"])]})
+    g = load(root).graph
+    assert select(g, ["//pipelines/multi"]) == {"//pipelines/multi"}
+    assert g.nodes["//pipelines/multi"].kind == "Transform"
+
+
+def test_ambiguous_default_target(workspace) -> None:
+    g = load(workspace({"platform/pair/dk.yaml": [dataset("p1"), dataset("p2")]})).graph
+    with pytest.raises(PatternError) as err:
+        select(g, ["//platform/pair"])
+    assert "ambiguous" in str(err.value)
+    assert select(g, ["//platform/pair:all"]) == {"//platform/pair:p1", "//platform/pair:p2"}

@@ -1,0 +1,115 @@
+"""Content keys: canonical, independent of formatting, comments, mtimes and the checkout path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from dkbuild.api import compute_keys, load
+from tests.conftest import basic_files, git, write_tree
+
+
+def keys_of(root: Path) -> dict[str, str]:
+    return compute_keys(load(root)).keys
+
+
+def test_same_tree_same_keys_in_two_directories(tmp_path: Path) -> None:
+    a = write_tree(tmp_path / "one" / "ws", basic_files())
+    b = write_tree(tmp_path / "two" / "deeper" / "ws", basic_files())
+    os.utime(b / "pipelines/ingest/src/main.py", (1, 1))   # mtimes never matter
+    assert keys_of(a) == keys_of(b)
+    assert len(set(keys_of(a).values())) == len(keys_of(a))
+
+
+def test_same_keys_inside_and_across_git_clones(tmp_path: Path) -> None:
+    a = write_tree(tmp_path / "a", basic_files())
+    git(a, "init", "-q")
+    git(a, "add", "-A")
+    git(a, "commit", "-qm", "init")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(a), str(clone))
+    assert keys_of(a) == keys_of(clone)
+    # An untracked file in a package is an input; an ignored one is not.
+    (a / ".gitignore").write_text("*.log\n")
+    before = keys_of(a)["//pipelines/ingest"]
+    (a / "pipelines/ingest/debug.log").write_text("noise")
+    assert keys_of(a)["//pipelines/ingest"] == before
+    (a / "pipelines/ingest/src/extra.py").write_text("x = 1\n")
+    assert keys_of(a)["//pipelines/ingest"] != before
+
+
+def test_comments_and_key_order_do_not_change_keys(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    before = keys_of(root)
+    path = root / "datasets/raw/dk.yaml"
+    data = yaml.safe_load(path.read_text())
+    reordered = "# a comment that changes nothing\n" + yaml.safe_dump(data, sort_keys=True, default_flow_style=True)
+    path.write_text(reordered)
+    assert keys_of(root) == before
+
+
+def test_a_change_propagates_to_dependents_only(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    before = keys_of(root)
+    path = root / "datasets/report/dk.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["schema"].append({"name": "total", "type": "float"})
+    path.write_text(yaml.safe_dump(data))
+    after = keys_of(root)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"//datasets/report", "//pipelines/publish"}
+
+
+def test_store_change_reaches_datasets_and_transforms(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    before = keys_of(root)
+    path = root / "platform/stores/lake/dk.yaml"
+    path.write_text(path.read_text().replace("db.internal", "db2.internal"))
+    after = keys_of(root)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"//platform/stores/lake", "//datasets/raw", "//datasets/clean", "//datasets/report",
+                       "//pipelines/ingest", "//pipelines/publish"}
+
+
+def test_source_file_change_changes_only_its_package(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    before = keys_of(root)
+    (root / "pipelines/publish/src/main.py").write_text("print('changed')\n")
+    after = keys_of(root)
+    assert {k for k in before if before[k] != after[k]} == {"//pipelines/publish"}
+
+
+def test_workspace_rule_version_and_config_are_key_components(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    before = keys_of(root)
+    (root / "workspace.toml").write_text('[workspace]\nname = "test"\n[registry]\nurl = "oci://r.example/x"\n')
+    after = keys_of(root)
+    assert {k for k in before if before[k] != after[k]} == {"//pipelines/ingest", "//pipelines/publish"}
+    rules = root / "rules"
+    rules.mkdir()
+    (rules / "python_v2.py").write_text(
+        "from dkbuild.engine.rules import Rule\n"
+        "class P(Rule):\n    name = 'generic-python'\n    version = '2-local'\nRULE = P()\n")
+    overridden = keys_of(root)
+    assert overridden["//pipelines/ingest"] != after["//pipelines/ingest"]
+    comps = compute_keys(load(root)).components["//pipelines/ingest"]
+    assert comps.rule["version"] == "2-local"
+
+
+def test_keys_have_no_absolute_paths(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    comps = compute_keys(load(root)).components
+    import json
+    blob = json.dumps({k: c.to_json() for k, c in comps.items()})
+    assert str(tmp_path) not in blob
+
+
+def test_moved_workspace_keeps_keys(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    before = keys_of(root)
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(root), moved)
+    assert keys_of(moved) == before
