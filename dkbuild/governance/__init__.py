@@ -1,0 +1,1 @@
+"""Governance: lint rules, policies, classification and PII propagation, report renderers."""

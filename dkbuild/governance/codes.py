@@ -1,0 +1,114 @@
+"""The catalogue of diagnostic codes: one code per distinct problem.
+
+dk's codes are kept where dk gave a problem its own code; where dk reused one code for several
+problems (E001, E002, ...), each extra problem got a new code. `summary` feeds SARIF rule metadata
+and the README table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: str   # default severity: "error" | "warning"
+    summary: str
+    group: str      # load | manifest | graph | policy | workspace
+
+
+_CATALOGUE: list[tuple[str, str, str, str]] = [
+    # Loading: the input is unusable (exit 2).
+    ("E100", "error", "invalid YAML syntax (or an unsupported YAML tag)", "load"),
+    ("E101", "error", "a manifest document is not a mapping", "load"),
+    ("E002", "error", "unsupported manifest kind", "load"),
+    ("E102", "error", "manifest is missing 'kind'", "load"),
+    ("E103", "error", "manifest is missing 'apiVersion'", "load"),
+    ("E104", "error", "manifest is missing 'metadata'", "load"),
+    ("E105", "error", "a field has the wrong type", "load"),
+    ("E106", "error", "manifest file is over the size limit; not loaded", "load"),
+    ("E107", "error", "YAML alias expansion or nesting over the limit (billion laughs)", "load"),
+    ("E108", "error", "duplicate key in a YAML mapping", "load"),
+    ("E110", "error", "two manifests define the same label", "load"),
+    ("E111", "error", "unsupported apiVersion", "load"),
+    ("E112", "error", "manifest file is not UTF-8 text", "load"),
+    ("W100", "warning", "unknown field (not part of the contract; ignored)", "load"),
+    ("W111", "warning", "symlink pointing outside the workspace; not followed", "load"),
+    # workspace.toml
+    ("E120", "error", "no workspace.toml found", "workspace"),
+    ("E121", "error", "workspace.toml is not valid TOML", "workspace"),
+    ("E122", "error", "unknown key in workspace.toml", "workspace"),
+    ("E123", "error", "invalid value in workspace.toml", "workspace"),
+    # Per-manifest rules (contract §2.2).
+    ("E001", "error", "metadata.name is not DNS-safe", "manifest"),
+    ("E006", "error", "metadata.name is required", "manifest"),
+    ("E007", "error", "metadata.namespace is not DNS-safe", "manifest"),
+    ("E020", "error", "version is not valid SemVer", "manifest"),
+    ("E031", "error", "spec.timeout is not a valid duration", "manifest"),
+    ("E043", "error", "duplicate schema field name", "manifest"),
+    ("E200", "error", "Connector spec.type is required", "manifest"),
+    ("E201", "error", "Connector spec.capabilities must list at least one capability", "manifest"),
+    ("E202", "error", "Connector capability must be 'source' or 'destination'", "manifest"),
+    ("E203", "error", "Connector spec.provider is not DNS-safe", "manifest"),
+    ("E204", "error", "Connector tool name is required", "manifest"),
+    ("E205", "error", "Connector tool type must be 'exec' or 'config'", "manifest"),
+    ("W206", "warning", "Connector capability listed twice", "manifest"),
+    ("E210", "error", "Store spec.connector is required", "manifest"),
+    ("E211", "error", "Store spec.connection must have at least one entry", "manifest"),
+    ("E212", "error", "Store secret value is empty", "manifest"),
+    ("E213", "error", "Store spec.connectorVersion is not a valid semver range", "manifest"),
+    ("E214", "error", "Store secret is a literal value, not a ${VAR} reference", "manifest"),
+    ("W215", "warning", "Store connection key looks secret; it belongs in spec.secrets", "manifest"),
+    ("E220", "error", "DataSet spec.store is required", "manifest"),
+    ("E221", "error", "DataSet needs one of spec.table, spec.prefix or spec.topic", "manifest"),
+    ("E222", "error", "schema field name is required", "manifest"),
+    ("E223", "error", "schema field type is required", "manifest"),
+    ("E224", "error", "classification must be public, internal, confidential or restricted", "manifest"),
+    ("W225", "warning", "unknown DataSet format", "manifest"),
+    ("E226", "error", "unknown column masking method", "manifest"),
+    ("E227", "error", "column 'from' must be written <dataset>.<column>", "manifest"),
+    ("E228", "error", "spec.declassify needs a reason", "manifest"),
+    ("E230", "error", "Transform needs at least one input dataset", "manifest"),
+    ("E231", "error", "Transform needs at least one output dataset", "manifest"),
+    ("E232", "error", "spec.image is required for generic-* and dbt runtimes", "manifest"),
+    ("E233", "error", "spec.runtime must be cloudquery, generic-go, generic-python or dbt", "manifest"),
+    ("E234", "error", "spec.mode must be batch or streaming", "manifest"),
+    ("E235", "error", "spec.trigger.policy must be schedule, on-change, manual or composite", "manifest"),
+    ("E236", "error", "spec.trigger.schedule is required when the policy is schedule", "manifest"),
+    ("E237", "error", "spec.trigger.policies is required when the policy is composite", "manifest"),
+    ("E238", "error", "a composite sub-policy must be schedule, on-change or manual", "manifest"),
+    ("E239", "error", "spec.trigger.schedule.cron is not a valid 5-field cron expression", "manifest"),
+    ("E240", "error", "DataSetGroup spec.store is required", "manifest"),
+    ("E241", "error", "DataSetGroup spec.datasets must list at least one dataset", "manifest"),
+    ("E242", "error", "DataSetGroup lists a dataset twice", "manifest"),
+    ("E250", "error", "a dataset reference needs either 'dataset' or 'tags'", "manifest"),
+    ("E251", "error", "a dataset reference sets both 'dataset' and 'tags'", "manifest"),
+    ("E252", "error", "the dbt runtime cannot run in streaming mode", "manifest"),
+    ("W253", "warning", "spec.replicas only applies to streaming transforms", "manifest"),
+    ("E254", "error", "spec.replicas must be at least 1", "manifest"),
+    ("E255", "error", "environment variable name is missing or invalid", "manifest"),
+    ("E256", "error", "environment variable defined twice", "manifest"),
+    ("E257", "error", "environment variable sets both value and valueFrom", "manifest"),
+    ("W209", "warning", "a trigger is recommended for batch transforms", "manifest"),
+    ("W210", "warning", "a version constraint is only used with tag-based references", "manifest"),
+    ("E310", "error", "spec.schemaRef and spec.schema are mutually exclusive", "manifest"),
+    ("E311", "error", "schema reference must be 'module' or 'module@constraint'", "manifest"),
+    # Cross-package checks (dk has none of these).
+    ("E500", "error", "reference to a DataSet that does not exist", "graph"),
+    ("E501", "error", "reference to a Store that does not exist", "graph"),
+    ("E502", "error", "reference to a Connector that does not exist", "graph"),
+    ("E503", "error", "DataSetGroup member that does not exist", "graph"),
+    ("E504", "error", "copies of one target differ", "graph"),
+    ("E505", "error", "a dataset has more than one producer", "graph"),
+    ("E506", "error", "cycle in the data graph", "graph"),
+    ("E507", "error", "column lineage 'from' points at a dataset or column that does not exist", "graph"),
+    ("W508", "warning", "DataSetGroup member lives in a different store than the group", "graph"),
+    ("E509", "error", "tag selector matches no dataset", "graph"),
+    # Governance policies ([policy] in workspace.toml).
+    ("E600", "error", "dataset with PII columns must be classified confidential or restricted", "policy"),
+    ("E601", "error", "column derived from a PII column must be pii: true or declare masking", "policy"),
+    ("E602", "error", "dataset classified lower than a dataset it is derived from, without declassify", "policy"),
+]
+
+CODES: dict[str, Code] = {c: Code(c, sev, summary, group) for c, sev, summary, group in _CATALOGUE}

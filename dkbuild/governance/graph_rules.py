@@ -1,0 +1,187 @@
+"""Cross-package checks dk lacks: dangling references, conflicting copies, several producers,
+data cycles, dangling column lineage, group members in another store."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from dkbuild.diagnostics import Diagnostic, error, warning
+from dkbuild.graph.model import Dangling, EdgeKind, Graph, Node
+from dkbuild.manifests.fieldpath import parse_field
+from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
+
+
+def check_graph(graph: Graph) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    found += [_dangling(graph, d) for d in graph.dangling]
+    found += _conflicts(graph)
+    found += _producers(graph)
+    found += _data_cycles(graph)
+    found += _group_stores(graph)
+    return found
+
+
+def at(manifest: Manifest, path: FieldPath | str) -> dict[str, Any]:
+    path = parse_field(path) if isinstance(path, str) else path
+    line, column = manifest.position(path)
+    return {"line": line, "column": column, "field": format_field(path)}
+
+
+def _names_of(graph: Graph, kind: str) -> list[str]:
+    return sorted(name for (k, name) in graph.identity if k == kind)
+
+
+def _dangling(graph: Graph, d: Dangling) -> Diagnostic:
+    node = graph.nodes[d.node]
+    m = node.manifest
+    if d.kind == "column":
+        dataset, _, column = d.name.partition(".")
+        upstream = graph.lookup("DataSet", dataset)
+        if upstream is None:
+            close = difflib.get_close_matches(dataset, _names_of(graph, "DataSet"), n=1)
+            hint = f"did you mean '{close[0]}.{column}'?" if close else f"no DataSet named '{dataset}' exists"
+        else:
+            columns = [c.name for c in upstream.manifest.model.spec.schema_]
+            close = difflib.get_close_matches(column, columns, n=1)
+            hint = (f"did you mean '{dataset}.{close[0]}'?" if close else
+                    f"{dataset} has columns: {', '.join(columns) or '(none)'}")
+        return error("E507", m.file, f"column lineage '{d.name}' points at nothing", hint=hint, **at(m, d.field))
+    if d.name.startswith("tags "):
+        return error("E509", m.file, f"tag selector {d.name[5:]} matches no DataSet",
+                     hint="label a DataSet with these metadata.labels, or reference it by name", **at(m, d.field))
+    if node.kind == "DataSetGroup" and d.field.startswith("spec.datasets"):
+        code, what = "E503", "group member"
+    else:
+        code, what = {"DataSet": ("E500", "DataSet"), "Store": ("E501", "Store"),
+                      "Connector": ("E502", "Connector")}[d.kind]
+    close = difflib.get_close_matches(d.name, _names_of(graph, d.kind), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"define a {d.kind} named '{d.name}' in the workspace"
+    return error(code, m.file, f"{what} '{d.name}' does not exist (referenced by {node.id})", hint=hint,
+                 **at(m, d.field))
+
+
+def first_difference(a: Any, b: Any, path: FieldPath = ()) -> FieldPath:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return first_difference(a.get(key), b.get(key), path + (key,))
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, path + (i,))
+        if len(a) != len(b):
+            return path + (min(len(a), len(b)),)
+    return path
+
+
+def _conflicts(graph: Graph) -> list[Diagnostic]:
+    found = []
+    for conflict in graph.conflicts:
+        canonical = conflict.definitions[0]
+        for other in conflict.definitions[1:]:
+            if other.normalized == canonical.normalized:
+                continue
+            where = first_difference(canonical.data, other.data)
+            found.append(error(
+                "E504", other.file,
+                f"{conflict.kind} '{conflict.name}' is defined differently here and in {canonical.file}:"
+                f"{canonical.line} (first difference at {format_field(where) or 'the top level'})",
+                related=(canonical.file,),
+                hint="copies of a target must be identical: update this copy, or rename it if it is a "
+                     "different target", **at(other, where)))
+    return found
+
+
+def _producers(graph: Graph) -> list[Diagnostic]:
+    found = []
+    for node_id, node in sorted(graph.nodes.items()):
+        if node.kind != "DataSet":
+            continue
+        writes = [e for e in graph.in_edges[node_id] if e.kind is EdgeKind.WRITES]
+        producers = sorted({e.src for e in writes})
+        if len(producers) < 2:
+            continue
+        for edge in writes:
+            others = [p for p in producers if p != edge.src]
+            m = graph.nodes[edge.src].manifest
+            found.append(error("E505", m.file, f"DataSet '{node.name}' has several producers: {edge.src} "
+                               f"and {', '.join(others)}", related=tuple(graph.nodes[o].manifest.file for o in others),
+                               hint="each dataset has exactly one producing transform; split the dataset or "
+                                    "merge the transforms", **at(m, edge.field)))
+    return found
+
+
+def _data_graph(graph: Graph) -> dict[str, list[str]]:
+    """Data flow: dataset -> transforms reading it -> datasets they write."""
+    flow: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for node_id, node in graph.nodes.items():
+        if node.kind != "Transform":
+            continue
+        for edge in graph.out_edges[node_id]:
+            if edge.kind is EdgeKind.READS:
+                flow[edge.dst].append(node_id)
+            elif edge.kind is EdgeKind.WRITES:
+                flow[node_id].append(edge.dst)
+    return flow
+
+
+def _data_cycles(graph: Graph) -> list[Diagnostic]:
+    flow = _data_graph(graph)
+    found = []
+    reported: set[str] = set()
+    for start in sorted(n for n, node in graph.nodes.items() if node.kind == "Transform"):
+        if start in reported:
+            continue
+        cycle = _cycle_through(flow, start)
+        if cycle is None:
+            continue
+        reported.update(cycle)
+        m = graph.nodes[start].manifest
+        steps = " -> ".join(cycle + [start])
+        found.append(error("E506", m.file, f"data cycle: {steps}", field="spec.outputs",
+                           line=m.position(("spec", "outputs"))[0], column=m.position(("spec", "outputs"))[1],
+                           related=tuple(sorted({graph.nodes[c].manifest.file for c in cycle} - {m.file})),
+                           hint="data must flow one way; break the cycle by writing a new dataset"))
+    return found
+
+
+def _cycle_through(flow: dict[str, list[str]], start: str) -> list[str] | None:
+    """The shortest path start -> ... -> start, if any (BFS)."""
+    parent: dict[str, str] = {}
+    frontier = [start]
+    seen = {start}
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(flow[node]):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return list(reversed(path))
+                if nxt not in seen:
+                    seen.add(nxt)
+                    parent[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    return None
+
+
+def _group_stores(graph: Graph) -> list[Diagnostic]:
+    found = []
+    for node in graph.nodes.values():
+        if node.kind != "DataSetGroup":
+            continue
+        for edge in graph.out_edges[node.id]:
+            if edge.kind is not EdgeKind.MEMBER:
+                continue
+            member: Node = graph.nodes[edge.dst]
+            store = member.manifest.model.spec.store
+            if store and store != node.manifest.model.spec.store:
+                found.append(warning("W508", node.manifest.file,
+                                     f"member '{member.name}' lives in store '{store}', the group in "
+                                     f"'{node.manifest.model.spec.store}'",
+                                     hint="a group is materialised by one operation on one store",
+                                     **at(node.manifest, edge.field)))
+    return found

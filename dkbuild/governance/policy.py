@@ -1,0 +1,107 @@
+"""Governance policies ([policy] in workspace.toml), on by default:
+
+E600  a dataset with a `pii: true` column must be classified in `pii_allowed_classifications`;
+E601  a column whose `from:` points at a PII column must itself be `pii: true` or declare `masking:`;
+E602  a dataset fed by a more sensitive one (through its producer's inputs or its column lineage)
+      must not be classified lower, unless it carries `spec.declassify` with a reason.
+"""
+
+from __future__ import annotations
+
+from dkbuild.diagnostics import Diagnostic, Severity
+from dkbuild.governance.classification import level_name, pii_columns, rank
+from dkbuild.governance.graph_rules import at
+from dkbuild.diagnostics import error
+from dkbuild.graph.model import EdgeKind, Graph
+from dkbuild.workspace import PolicySection
+
+
+def check_policies(graph: Graph, policy: PolicySection) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    if policy.pii_classification != "off":
+        found += _with_level(_pii_classification(graph, policy.pii_allowed_classifications), policy.pii_classification)
+    if policy.pii_propagation != "off":
+        found += _with_level(_pii_propagation(graph), policy.pii_propagation)
+    if policy.classification_downgrade != "off":
+        found += _with_level(_downgrades(graph), policy.classification_downgrade)
+    return found
+
+
+def _with_level(found: list[Diagnostic], level: str) -> list[Diagnostic]:
+    if level == "warning":
+        return [Diagnostic(d.file, d.line, d.column, d.code, Severity.WARNING, d.message, d.field, d.hint,
+                           d.related) for d in found]
+    return found
+
+
+def _datasets(graph: Graph):  # type: ignore[no-untyped-def]
+    return [n for _, n in sorted(graph.nodes.items()) if n.kind == "DataSet"]
+
+
+def _pii_classification(graph: Graph, allowed: list[str]) -> list[Diagnostic]:
+    found = []
+    for node in _datasets(graph):
+        pii = pii_columns(node)
+        level = node.manifest.model.spec.classification
+        if pii and level not in allowed:
+            m = node.manifest
+            path = ("spec", "classification") if level else ("spec",)
+            found.append(error("E600", m.file, f"DataSet '{node.name}' has PII columns ({', '.join(pii)}) but is "
+                               f"classified {level or 'not at all'}",
+                               hint=f"set spec.classification to one of: {', '.join(allowed)}", **at(m, path)))
+    return found
+
+
+def _pii_propagation(graph: Graph) -> list[Diagnostic]:
+    found = []
+    for edge in graph.columns:
+        source = graph.nodes[edge.src]
+        source_column = next(c for c in source.manifest.model.spec.schema_ if c.name == edge.src_column)
+        if not source_column.pii:
+            continue
+        target = graph.nodes[edge.dst]
+        index, column = next((i, c) for i, c in enumerate(target.manifest.model.spec.schema_)
+                             if c.name == edge.dst_column)
+        if column.pii or column.masking:
+            continue
+        m = target.manifest
+        found.append(error("E601", m.file, f"column '{target.name}.{column.name}' is derived from PII column "
+                           f"'{source.name}.{source_column.name}' but is neither pii: true nor masked",
+                           hint="mark it 'pii: true', or declare how it is masked, e.g. 'masking: hash'",
+                           **at(m, ("spec", "schema", index, "from"))))
+    return found
+
+
+def _downgrades(graph: Graph) -> list[Diagnostic]:
+    found = []
+    for node in _datasets(graph):
+        spec = node.manifest.model.spec
+        if spec.declassify is not None and spec.declassify.reason.strip():
+            continue
+        own = rank(spec.classification)
+        feeders = _feeders(graph, node.id)
+        worst = max(feeders, key=lambda f: rank(graph.nodes[f].manifest.model.spec.classification), default=None)
+        if worst is None:
+            continue
+        upstream_level = rank(graph.nodes[worst].manifest.model.spec.classification)
+        if upstream_level <= own:
+            continue
+        m = node.manifest
+        path = ("spec", "classification") if spec.classification else ("spec",)
+        found.append(error(
+            "E602", m.file, f"DataSet '{node.name}' is classified {level_name(own)} but is derived from "
+            f"'{graph.nodes[worst].name}' ({level_name(upstream_level)})",
+            related=(graph.nodes[worst].manifest.file,),
+            hint=f"classify it {level_name(upstream_level)} or higher, or justify the downgrade with "
+                 "spec.declassify: {reason: ..., approvedBy: ...}", **at(m, path)))
+    return found
+
+
+def _feeders(graph: Graph, dataset: str) -> set[str]:
+    """Datasets this one is derived from: its producers' inputs and its column-lineage sources."""
+    feeders = {e.dst for e in graph.out_edges[dataset] if e.kind is EdgeKind.DERIVES}
+    for edge in graph.in_edges[dataset]:
+        if edge.kind is EdgeKind.WRITES:
+            feeders |= {e.dst for e in graph.out_edges[edge.src] if e.kind is EdgeKind.READS}
+    feeders.discard(dataset)
+    return feeders
