@@ -81,8 +81,8 @@ def test_scaffold_and_flat_layouts(workspace) -> None:
         "datasets/users/dataset.yaml": dataset("users"),
         "pipelines/ingest/store/extra.yaml": store("extra"),
     })).graph
-    assert "//datasets/users:users" in g.nodes
-    assert select(g, ["//datasets/users"]) == {"//datasets/users:users"}
+    assert "//datasets/users" in g.nodes
+    assert select(g, ["//datasets/users"]) == {"//datasets/users"}
     assert "//pipelines/ingest:extra" in g.nodes
 
 

@@ -40,8 +40,10 @@ def build_graph(manifests: list[Manifest]) -> Graph:
 
 
 def _primary_label(m: Manifest) -> str:
-    """`//pipelines/enrich` rather than `//pipelines/enrich:enrich` for a package's own dk.yaml target."""
-    if m.layout == "dk.yaml" and m.package and m.name == posixpath.basename(m.package):
+    """`//pipelines/enrich` rather than `//pipelines/enrich:enrich` for a directory's own target
+    (its dk.yaml, or a `datasets/<n>/dataset.yaml` outside any package)."""
+    own_dir = m.layout == "dk.yaml" or (m.layout == "scaffold" and posixpath.dirname(m.file) == m.package)
+    if own_dir and m.package and m.name == posixpath.basename(m.package):
         return f"//{m.package}"
     return m.label
 

@@ -1,0 +1,53 @@
+"""The `dkb` entry point. Commands are imported lazily so `dkb --help` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from dkbuild import __version__
+
+COMMANDS = {
+    "lint": ("dkbuild.cli.lint", "lint_command", "Check manifests, references and governance policies."),
+    "query": ("dkbuild.cli.query", "query_command", "Answer a dependency query over the graph."),
+    "graph": ("dkbuild.cli.graph", "graph_command", "Draw the graph of targets (dot, mermaid, json)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in sorted(COMMANDS)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dkb")
+@click.option("-C", "directory", default=".", metavar="DIR", type=click.Path(file_okay=False),
+              help="Run as if started in DIR.")
+@click.pass_context
+def cli(ctx: click.Context, directory: str) -> None:
+    """dkb: a declarative build system for DataKit data-pipeline monorepos.
+
+    Labels: //pkg:name, //pkg (its dk.yaml target), //pkg:all, //pkg/..., //...
+    """
+    ctx.obj = {"directory": directory}
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="dkb", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        click.echo("dkb: interrupted", err=True)
+        sys.exit(130)

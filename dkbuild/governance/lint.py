@@ -1,0 +1,71 @@
+"""`dkb lint`: load diagnostics + per-manifest rules + cross-package checks + policies, scoped to
+the selected targets. Pure: it reads the loaded workspace and returns a report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dkbuild.diagnostics import Diagnostic, sort_key
+from dkbuild.governance.graph_rules import check_graph
+from dkbuild.governance.manifest_rules import check_manifest
+from dkbuild.governance.policy import check_policies
+from dkbuild.graph.labels import Pattern, Scope, parse_pattern
+from dkbuild.graph.model import Graph
+from dkbuild.graph.select import select
+from dkbuild.manifests.loader import LoadResult
+from dkbuild.workspace import WorkspaceConfig
+
+
+@dataclass(frozen=True)
+class LintReport:
+    diagnostics: list[Diagnostic]
+    targets: list[str]
+    files: list[str]
+    unusable: bool          # some input could not be loaded at all (exit 2)
+
+    @property
+    def errors(self) -> int:
+        return sum(d.is_error for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.diagnostics) - self.errors
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.unusable else (1 if self.errors else 0)
+
+
+def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: list[str],
+         current_package: str = "", strict: bool = False) -> LintReport:
+    patterns = patterns or ["//..."]
+    targets = select(graph, patterns, current_package) if graph.nodes else set()
+    parsed = [parse_pattern(p, current_package) for p in patterns]
+    node_files = {d.file for n in graph.nodes.values() for d in n.definitions}
+    files = {d.file for t in targets for d in graph.nodes[t].definitions}
+    in_scope = files | {d.file for d in result.diagnostics if d.file not in node_files and _covered(d.file, parsed)}
+    found = list(result.diagnostics)
+    for manifest in result.manifests:
+        if manifest.file in in_scope or (not manifest.name and _covered(manifest.file, parsed)):
+            in_scope.add(manifest.file)
+            found += check_manifest(manifest)
+    found += check_graph(graph)
+    found += check_policies(graph, config.policy)
+    ignored = set(config.policy.ignore)
+    kept = sorted({d for d in found if d.file in in_scope and d.code not in ignored}, key=sort_key)
+    if strict:
+        kept = [d.escalated() for d in kept]
+    return LintReport(kept, sorted(targets), sorted(in_scope), result.unusable)
+
+
+def _covered(path: str, patterns: list[Pattern]) -> bool:
+    """Is a file (one that defines no target, e.g. it failed to load) inside the patterns' scope?"""
+    inside = False
+    for p in patterns:
+        if p.scope is Scope.RECURSIVE:
+            hit = not p.package or path.startswith(p.package + "/")
+        else:
+            hit = path.startswith(p.package + "/") if p.package else "/" not in path
+        if hit:
+            inside = not p.negative
+    return inside

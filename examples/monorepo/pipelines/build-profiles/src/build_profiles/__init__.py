@@ -1,0 +1,3 @@
+"""The `build-profiles` transform: one engagement profile per customer."""
+
+__version__ = "0.6.2"

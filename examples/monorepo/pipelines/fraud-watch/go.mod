@@ -1,0 +1,3 @@
+module acme.dev/pipelines/fraud-watch
+
+go 1.22

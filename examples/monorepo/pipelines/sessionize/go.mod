@@ -1,0 +1,3 @@
+module acme.dev/pipelines/sessionize
+
+go 1.22

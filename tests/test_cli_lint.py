@@ -1,0 +1,89 @@
+"""`dkb lint` end to end: exit codes, scoping, text/JSON/SARIF output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import dataset, transform
+
+
+def test_clean_workspace_exits_0(workspace, dkb) -> None:
+    res = dkb("lint", cwd=workspace())
+    assert res.code == 0, res
+    assert "no problems" in res.out
+
+
+def test_errors_exit_1_and_name_file_line_hint(workspace, dkb) -> None:
+    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    res = dkb("lint", cwd=root)
+    assert res.code == 1, res
+    assert "pipelines/broken/dk.yaml:" in res.out and "E500" in res.out and "hint:" in res.out
+
+
+def test_patterns_scope_the_report(workspace, dkb) -> None:
+    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    assert dkb("lint", "//pipelines/ingest", cwd=root).code == 0
+    assert dkb("lint", "//pipelines/...", "-//pipelines/broken", cwd=root).code == 0
+    assert dkb("lint", "//pipelines/...", cwd=root).code == 1
+    # relative pattern from inside a package
+    assert dkb("lint", ":broken", cwd=root / "pipelines" / "broken").code == 1
+
+
+def test_unknown_pattern_is_usage_error_with_suggestion(workspace, dkb) -> None:
+    res = dkb("lint", "//pipelines/ingset", cwd=workspace())
+    assert res.code == 2
+    assert "did you mean //pipelines/ingest" in res.err
+
+
+def test_json_document_shape(workspace, dkb) -> None:
+    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    doc = dkb("lint", "--output", "json", cwd=root).json()
+    assert doc["summary"]["exit_code"] == 1 and doc["summary"]["errors"] >= 1
+    d = next(d for d in doc["diagnostics"] if d["code"] == "E500")
+    assert set(d) == {"code", "severity", "file", "line", "column", "field", "message", "hint", "related"}
+
+
+def test_sarif_is_valid_for_code_scanning(workspace, dkb, tmp_path: Path) -> None:
+    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"]),
+                      "datasets/pii/dk.yaml": dataset("pii", columns=[{"name": "e", "type": "string", "pii": True}])})
+    res = dkb("lint", "--output", "sarif", "--sarif", str(tmp_path / "out.sarif"), cwd=root)
+    assert res.code == 1
+    doc = res.json()
+    assert doc == json.loads((tmp_path / "out.sarif").read_text())
+    assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
+    (run,) = doc["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    assert run["tool"]["driver"]["name"] == "dkb"
+    assert {r["id"] for r in rules} >= {"E500", "E600"}
+    for result in run["results"]:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["level"] in ("error", "warning", "note")
+        loc = result["locations"][0]["physicalLocation"]
+        assert not loc["artifactLocation"]["uri"].startswith("/")      # relative to the repo root
+        assert loc["region"]["startLine"] >= 1 and loc["region"]["startColumn"] >= 1
+        assert result["message"]["text"]
+
+
+def test_policy_ignore_silences_codes(workspace, dkb) -> None:
+    root = workspace({"workspace.toml": "[policy]\nignore = [\"E600\"]\n",
+                      "datasets/pii/dk.yaml": dataset("pii", columns=[{"name": "e", "type": "string", "pii": True}])})
+    assert dkb("lint", cwd=root).code == 0
+
+
+def test_minus_C_runs_elsewhere(workspace, dkb, tmp_path: Path) -> None:
+    root = workspace()
+    assert dkb("-C", str(root), "lint", cwd=tmp_path).code == 0
+
+
+def test_version_and_help(dkb) -> None:
+    assert dkb("--version").out.startswith("dkb, version")
+    out = dkb("--help").out
+    for command in ("lint", "query", "graph"):
+        assert command in out
+
+
+def test_mistyped_option_is_still_an_error(workspace, dkb) -> None:
+    res = dkb("lint", "--stict", cwd=workspace())
+    assert res.code == 2 and "Did you mean '--strict'" in res.err
+    assert dkb("lint", "--", "//...", "-//pipelines/ingest", cwd=workspace()).code == 0
