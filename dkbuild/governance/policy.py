@@ -99,7 +99,7 @@ def _downgrades(graph: Graph) -> list[Diagnostic]:
 
 def _feeders(graph: Graph, dataset: str) -> set[str]:
     """Datasets this one is derived from: its producers' inputs and its column-lineage sources."""
-    feeders = {e.dst for e in graph.out_edges[dataset] if e.kind is EdgeKind.DERIVES}
+    feeders = {c.src for c in graph.columns if c.dst == dataset}
     for edge in graph.in_edges[dataset]:
         if edge.kind is EdgeKind.WRITES:
             feeders |= {e.dst for e in graph.out_edges[edge.src] if e.kind is EdgeKind.READS}

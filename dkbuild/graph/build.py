@@ -111,7 +111,7 @@ def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
 
 
 def _column_refs(graph: Graph, node: Node, model: DataSet) -> None:
-    upstreams: set[str] = set()
+    """Column lineage is data flow, not a build dependency: it goes to graph.columns only."""
     for i, column in enumerate(model.spec.schema_):
         if not column.from_:
             continue
@@ -126,6 +126,3 @@ def _column_refs(graph: Graph, node: Node, model: DataSet) -> None:
             graph.dangling.append(Dangling(node.id, where, "column", column.from_))
             continue
         graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, column.name, column.masking))
-        if upstream.id not in upstreams and upstream.id != node.id:
-            upstreams.add(upstream.id)
-            graph.add_edge(Edge(node.id, upstream.id, EdgeKind.DERIVES, where))

@@ -1,8 +1,8 @@
 """The dependency graph: one node per target identity, typed reference edges, column edges.
 
 Edges point from a target to what it references (its dependencies): a Transform to the datasets it
-reads and writes, a DataSet to its Store and to the datasets its columns derive from, a Store to
-its Connector, a DataSetGroup to its Store and members.
+reads and writes, a DataSet to its Store, a Store to its Connector, a DataSetGroup to its Store and
+members. Column lineage (`schema[].from`) is data flow, kept apart in `columns`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ class EdgeKind(str, Enum):
     STORE = "store"
     CONNECTOR = "connector"
     MEMBER = "member"
-    DERIVES = "derives"
 
 
 @dataclass(frozen=True, eq=False)
