@@ -50,7 +50,9 @@ def select(graph: Graph, patterns: list[str], current_package: str = "") -> set[
 
 def no_match(graph: Graph, pattern: Pattern) -> PatternError:
     text = str(pattern)
-    candidates = sorted(set(graph.aliases) | {f"//{p}" for p in graph.package_nodes})
+    # Every label a user could mean, without the long spelling of a short label (//a/b:b for //a/b).
+    redundant = {f"{n}:{node.name}" for n, node in graph.nodes.items() if ":" not in n}
+    candidates = sorted((set(graph.aliases) - redundant) | {f"//{p}" for p in graph.package_nodes})
     close = difflib.get_close_matches(text.lstrip("-"), candidates, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else "run `dkb query //...` to list targets"
     if pattern.scope is Scope.RECURSIVE:
