@@ -59,7 +59,7 @@ def label(package: str, name: str) -> str:
 
 
 def _clean_package(path: str, text: str, offset: int) -> str:
-    if path in ("", "."):
+    if not path:
         return ""
     if path.startswith("/") or path.endswith("/"):
         raise PatternError("package path must not start or end with '/'", text, offset + 1,
