@@ -4,7 +4,6 @@ import pytest
 
 from dkbuild.api import load
 from dkbuild.graph.labels import PatternError
-from dkbuild.graph.model import EdgeKind
 from dkbuild.graph.select import select
 from tests.conftest import dataset, store, transform
 

@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 from dkbuild.diagnostics import Severity
 from dkbuild.governance.codes import CODES
-from dkbuild.governance.manifest_rules import (check_manifest, cron_problem, is_dns_safe, is_schema_module_ref,
-                                               is_semver, is_semver_range, parse_duration)
+from dkbuild.governance.manifest_rules import check_manifest
+from dkbuild.governance.values import (
+    cron_problem, is_dns_safe, is_schema_module_ref, is_semver, is_semver_range, parse_duration,
+)
 from dkbuild.manifests.layout import ManifestFile
 from dkbuild.manifests.loader import load_file
 from dkbuild.manifests.manifest import Manifest

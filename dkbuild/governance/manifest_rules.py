@@ -20,27 +20,22 @@ Secret values are never copied into a message or a hint.
 
 from __future__ import annotations
 
-import difflib
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from dkbuild.diagnostics import Diagnostic, error, warning
 from dkbuild.governance.codes import CODES
+from dkbuild.governance.values import (
+    ENV_NAME, MODULE, VAR_REF, closest, cron_problem, dns_hint, duration_hint, enum_hint,
+    env_var_name_for, is_dns_safe, is_schema_module_ref, is_semver, is_semver_range, parse_duration,
+    range_hint, semver_hint,
+)
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 from dkbuild.manifests.models import (CLASSIFICATIONS, MASKINGS, MODES, RUNTIMES, TRIGGER_POLICIES,
                                       Connector, DataSet, DataSetGroup, DataSetRef, Store, SubPolicy,
                                       Transform, Trigger)
 
-__all__ = [
-    "check_manifest",
-    "is_dns_safe",
-    "is_semver",
-    "is_semver_range",
-    "is_schema_module_ref",
-    "parse_duration",
-    "cron_problem",
-    "DATASET_FORMATS",
-]
+__all__ = ["check_manifest", "DATASET_FORMATS"]
 
 DATASET_FORMATS = ("parquet", "json", "jsonl", "csv", "avro", "orc", "delta", "iceberg", "table",
                    "text", "protobuf")
@@ -49,289 +44,6 @@ TOOL_TYPES = ("exec", "config")
 SUB_POLICIES = ("schedule", "on-change", "manual")
 SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
 GENERIC_RUNTIMES = ("generic-go", "generic-python")
-
-# --------------------------------------------------------------------------------------------
-# Format checks (pure functions on strings; also used by the property tests).
-# --------------------------------------------------------------------------------------------
-
-_DNS_SAFE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-
-
-def is_dns_safe(value: str) -> bool:
-    """dk lint's name rule: 1-63 chars of [a-z0-9-], no hyphen first or last (a digit may lead)."""
-    return isinstance(value, str) and _DNS_SAFE.fullmatch(value) is not None
-
-
-_NUM = r"(?:0|[1-9][0-9]*)"
-_PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-_BUILD_ID = r"[0-9A-Za-z-]+"
-_QUALIFIER = rf"(?:-{_PRE_ID}(?:\.{_PRE_ID})*)?(?:\+{_BUILD_ID}(?:\.{_BUILD_ID})*)?"
-_SEMVER = re.compile(rf"{_NUM}\.{_NUM}\.{_NUM}{_QUALIFIER}")
-
-
-def is_semver(value: str) -> bool:
-    """Strict SemVer 2.0.0: MAJOR.MINOR.PATCH[-prerelease][+build], no leading zeros, no 'v'."""
-    return isinstance(value, str) and _SEMVER.fullmatch(value) is not None
-
-
-# One "partial" version as used in ranges: 1, 1.2, 1.2.3, 1.x, 1.2.*, *, 1.2.3-rc.1.
-_X = r"(?:[xX*])"
-_PARTIAL = re.compile(rf"(?P<parts>(?:{_NUM}|{_X})(?:\.(?:{_NUM}|{_X})){{0,2}})(?P<qual>{_QUALIFIER})")
-_OPERATOR = re.compile(r"(?:~>|>=|<=|[~^<>=])")
-
-
-def _is_partial(text: str) -> bool:
-    match = _PARTIAL.fullmatch(text)
-    if not match:
-        return False
-    parts = match.group("parts").split(".")
-    wild = [p in ("x", "X", "*") for p in parts]
-    if any(wild[i] and not wild[i + 1] for i in range(len(wild) - 1)):
-        return False          # 1.x.3: a number after a wildcard means nothing
-    if match.group("qual") and (len(parts) < 3 or any(wild)):
-        return False          # a prerelease/build needs a complete version
-    return True
-
-
-def _is_comparator(token: str) -> bool:
-    op = _OPERATOR.match(token)
-    rest = token[op.end():] if op else token
-    return _is_partial(rest)
-
-
-def is_semver_range(value: str) -> bool:
-    """A node-semver style range: comparators separated by spaces, alternatives by `||`.
-
-    Accepts `^1.2.0`, `~1.2`, `>=1.0.0 <2.0.0`, `1.x`, `1.2.*`, `*`, `=1.0.0`, `1.0.0 - 2.0.0`,
-    `^1.0.0 || ^2.0.0`; rejects `abc`, `>=`, `^^1`, `v1.0.0` and empty alternatives.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return False
-    for alternative in value.split("||"):
-        # ">= 1.0.0" is the same comparator as ">=1.0.0".
-        text = re.sub(r"(~>|>=|<=|[~^<>=])\s+", r"\1", alternative.strip())
-        tokens = text.split()
-        if not tokens:
-            return False
-        if len(tokens) == 3 and tokens[1] == "-":
-            if not (_is_partial(tokens[0]) and _is_partial(tokens[2])):
-                return False
-            continue
-        if not all(_is_comparator(t) for t in tokens):
-            return False
-    return True
-
-
-_MODULE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-def is_schema_module_ref(value: str) -> bool:
-    """`module` or `module@constraint`: module is lowercase alnum with inner hyphens."""
-    if not isinstance(value, str):
-        return False
-    module, at, constraint = value.partition("@")
-    if not _MODULE.fullmatch(module):
-        return False
-    if at and (not constraint.strip() or "@" in constraint):
-        return False
-    return True
-
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([hms])")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds of a Go-style duration built from number+unit parts (units h, m, s), e.g. `1h30m`.
-
-    Returns None for anything else: a bare number (`30`), other units (`1d`, `500ms`), signs,
-    spaces, or a non-string. Zero is returned as 0.0 (callers decide whether it is allowed).
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    total = 0.0
-    pos = 0
-    while pos < len(value):
-        match = _DURATION_PART.match(value, pos)
-        if not match:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return total
-
-
-_CRON_MACROS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
-_MONTHS = {n: i + 1 for i, n in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
-_DAYS = {n: i for i, n in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-# (field name, low, high, names)
-_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
-    ("minute", 0, 59, {}),
-    ("hour", 0, 23, {}),
-    ("day of month", 1, 31, {}),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 6, _DAYS),
-)
-
-
-def cron_problem(expr: str) -> str | None:
-    """None when `expr` is a valid 5-field cron expression (or a macro), else what is wrong.
-
-    Each field is a comma-separated list of `*`, `N`, `A-B`, `*/S` or `A-B/S`; months may be
-    written JAN-DEC and week days SUN-SAT (any case).
-    """
-    if not isinstance(expr, str) or not expr.strip():
-        return "the cron expression is empty"
-    text = expr.strip()
-    if text.startswith("@"):
-        if text.lower() in _CRON_MACROS:
-            return None
-        return f"unknown cron macro '{text}'; use one of {', '.join(_CRON_MACROS)}"
-    fields = text.split()
-    if len(fields) != 5:
-        extra = " (seconds and years are not supported)" if len(fields) in (6, 7) else ""
-        return (f"expected 5 fields (minute hour day-of-month month day-of-week), "
-                f"got {len(fields)}{extra}")
-    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS):
-        problem = _cron_field_problem(value, low, high, names)
-        if problem:
-            return f"{name} field '{value}': {problem}"
-    return None
-
-
-def _cron_value(text: str, low: int, high: int, names: dict[str, int]) -> tuple[int, str | None]:
-    if text.lower() in names:
-        return names[text.lower()], None
-    if not (text.isascii() and text.isdigit()):
-        return 0, f"'{text}' is not a number" + (" or a name" if names else "")
-    number = int(text)
-    if names is _DAYS and number == 7:
-        return 0, "7 is not a day of week here; use 0 (or SUN) for Sunday"
-    if not low <= number <= high:
-        return 0, f"{number} is out of range {low}-{high}"
-    return number, None
-
-
-def _cron_field_problem(value: str, low: int, high: int, names: dict[str, int]) -> str | None:
-    for item in value.split(","):
-        if not item:
-            return "empty list item"
-        base, slash, step = item.partition("/")
-        if slash:
-            if not (step.isascii() and step.isdigit()) or int(step) < 1:
-                return f"step '{step}' must be a positive number"
-        if base == "*":
-            continue
-        first, dash, last = base.partition("-")
-        start, problem = _cron_value(first, low, high, names)
-        if problem:
-            return problem
-        if dash:
-            end, problem = _cron_value(last, low, high, names)
-            if problem:
-                return problem
-            if start > end:
-                return f"range {base} runs backwards"
-        elif slash:
-            return f"a step needs '*' or a range before it; write */{step} or {base}-{high}/{step}"
-    return None
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-
-# --------------------------------------------------------------------------------------------
-# Hints.
-# --------------------------------------------------------------------------------------------
-
-
-def _closest(value: str, options: Sequence[str]) -> str | None:
-    """The option `value` was most likely meant to be (case-insensitive), if any is close."""
-    lowered = {o.lower(): o for o in options}
-    match = difflib.get_close_matches(str(value).strip().lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
-
-
-def _enum_hint(value: Any, options: Sequence[str]) -> str:
-    listing = ", ".join(options)
-    if value is None or str(value).strip() == "":
-        return f"set it to one of: {listing}"
-    close = _closest(str(value), options)
-    if close is not None:
-        return f"did you mean '{close}'? (valid: {listing})"
-    return f"'{value}' is not allowed; use one of: {listing}"
-
-
-def _dns_hint(value: str) -> str:
-    rule = "use 1-63 lowercase letters, digits and '-', not starting or ending with '-'"
-    suggestion = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:63].strip("-")
-    if suggestion and suggestion != value and is_dns_safe(suggestion):
-        return f"{rule}, e.g. '{suggestion}'"
-    return rule
-
-
-def _semver_hint(value: str) -> str:
-    generic = "use MAJOR.MINOR.PATCH with optional -prerelease and +build, e.g. 1.2.3 or 1.2.3-rc.1"
-    text = value.strip()
-    if text != value and is_semver(text):
-        return f"remove the surrounding spaces: use '{text}'"
-    if text[:1] in ("v", "V"):
-        rest = text[1:]
-        if is_semver(rest):
-            return f"drop the leading '{text[0]}': use '{rest}'"
-        return f"drop the leading '{text[0]}'; {generic}"
-    cut = min((i for i in (text.find("-"), text.find("+")) if i >= 0), default=len(text))
-    core, sep, qualifier = text[:cut], text[cut:cut + 1], text[cut + 1:]
-    numbers = core.split(".")
-    if all(n.isascii() and n.isdigit() for n in numbers) and core:
-        fixed = [str(int(n)) for n in numbers]
-        if len(numbers) < 3:
-            candidate = ".".join(fixed + ["0"] * (3 - len(numbers))) + sep + qualifier
-            extra = f", e.g. '{candidate}'" if is_semver(candidate) else ""
-            return f"SemVer needs three numbers MAJOR.MINOR.PATCH{extra}"
-        if len(numbers) > 3:
-            return "SemVer has exactly three numbers MAJOR.MINOR.PATCH; put anything else in " \
-                   "-prerelease or +build, e.g. 1.2.3+4"
-        if fixed != numbers:
-            candidate = ".".join(fixed) + sep + qualifier
-            extra = f", e.g. '{candidate}'" if is_semver(candidate) else ""
-            return f"numbers must not have leading zeros{extra}"
-    return generic
-
-
-def _range_hint(value: str) -> str:
-    generic = "use comparators such as ^1.2.0, ~1.2, >=1.0.0 <2.0.0, 1.x or *, joined by || for alternatives"
-    if re.search(r"(^|[\s=<>~^|])[vV][0-9]", value):
-        return f"drop the leading 'v' from versions; {generic}"
-    if value.strip().endswith("||") or value.strip().startswith("||") or re.search(r"\|\|\s*\|\|", value):
-        return f"remove the empty alternative next to '||'; {generic}"
-    return generic
-
-
-def _duration_hint(value: Any) -> str:
-    generic = "use number+unit parts with units h, m, s, e.g. 30m, 1h30m or 90s"
-    text = str(value).strip()
-    if isinstance(value, (int, float)) or re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
-        return f"add a unit, e.g. {text}m"
-    if text.startswith("-"):
-        return "a timeout must be positive; " + generic
-    if parse_duration(text) == 0.0:
-        return "a timeout must be greater than zero, e.g. 30m"
-    if re.fullmatch(r"([0-9]+(\.[0-9]+)?[a-z]+)+", text) and "d" in re.findall(r"[a-z]+", text):
-        return "days are not a unit; use hours, e.g. 24h"
-    if parse_duration(re.sub(r"\s+", "", text)) is not None:
-        return "remove the spaces, e.g. " + re.sub(r"\s+", "", text)
-    if parse_duration(text.lower()) is not None:
-        return "units are lowercase, e.g. " + text.lower()
-    return generic
-
-
-def _env_var_name_for(key: str) -> str:
-    """A plausible ${VAR} name for a secret key (from the key's name, never from its value)."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)     # adminPassword -> admin_Password
-    name = re.sub(r"[^A-Za-z0-9]+", "_", words).strip("_").upper() or "SECRET"
-    return name if _ENV_NAME.fullmatch(name) else f"_{name}"
-
 
 # --------------------------------------------------------------------------------------------
 # The checker.
@@ -382,10 +94,10 @@ def _check_metadata(report: _Report, model: Any) -> None:
         report("E006", ("metadata", "name"), "metadata.name is required",
                "add 'name:' under metadata, e.g. name: my-pipeline (lowercase letters, digits and '-')")
     elif not is_dns_safe(meta.name):
-        report("E001", ("metadata", "name"), "metadata.name must be DNS-safe", _dns_hint(meta.name))
+        report("E001", ("metadata", "name"), "metadata.name must be DNS-safe", dns_hint(meta.name))
     if not isinstance(model, Connector) and meta.namespace and not is_dns_safe(meta.namespace):
         report("E007", ("metadata", "namespace"), "metadata.namespace must be DNS-safe",
-               _dns_hint(meta.namespace))
+               dns_hint(meta.namespace))
     # DataSet checks its version after spec.store, as dk does.
     if isinstance(model, Transform):
         _check_semver(report, ("metadata", "version"), meta.version)
@@ -393,7 +105,7 @@ def _check_metadata(report: _Report, model: Any) -> None:
 
 def _check_semver(report: _Report, path: FieldPath, value: str | None) -> None:
     if value and not is_semver(value):
-        report("E020", path, f"{format_field(path)} must be valid SemVer", _semver_hint(value))
+        report("E020", path, f"{format_field(path)} must be valid SemVer", semver_hint(value))
 
 
 # --- Connector ---------------------------------------------------------------------------------
@@ -413,20 +125,20 @@ def _check_connector(report: _Report, model: Connector) -> None:
         path = ("spec", "capabilities", i)
         if capability not in CAPABILITIES:
             report("E202", path, "capability must be 'source' or 'destination'",
-                   _enum_hint(capability, CAPABILITIES))
+                   enum_hint(capability, CAPABILITIES))
         elif capability in seen:
             report("W206", path, f"capability '{capability}' is listed twice",
                    f"remove the second '{capability}'")
         seen.add(capability)
     if spec.provider and not is_dns_safe(spec.provider):
-        report("E203", ("spec", "provider"), "spec.provider must be DNS-safe", _dns_hint(spec.provider))
+        report("E203", ("spec", "provider"), "spec.provider must be DNS-safe", dns_hint(spec.provider))
     for i, tool in enumerate(spec.tools):
         if _blank(tool.name):
             report("E204", ("spec", "tools", i, "name"), "tool name is required",
                    "give the tool a name, e.g. name: psql")
         if tool.type not in TOOL_TYPES:
             report("E205", ("spec", "tools", i, "type"), "tool type must be 'exec' or 'config'",
-                   _enum_hint(tool.type, TOOL_TYPES))
+                   enum_hint(tool.type, TOOL_TYPES))
 
 
 # --- Store -------------------------------------------------------------------------------------
@@ -443,15 +155,15 @@ def _check_store(report: _Report, model: Store) -> None:
     if spec.connectorVersion and not is_semver_range(spec.connectorVersion):
         report("E213", ("spec", "connectorVersion"),
                "spec.connectorVersion must be a valid semver range (e.g., ^1.0.0, >=1.2.0)",
-               _range_hint(spec.connectorVersion))
+               range_hint(spec.connectorVersion))
     for key, value in spec.secrets.items():
         path = ("spec", "secrets", key)
-        var = _env_var_name_for(key)
+        var = env_var_name_for(key)
         text = "" if value is None else str(value)
         if not text.strip():
             report("E212", path, "secret value must not be empty",
                    f"reference the secret from the environment or secret store, e.g. {key}: ${{{var}}}")
-        elif not _VAR_REF.search(text):
+        elif not VAR_REF.search(text):
             if re.search(r"\$[A-Za-z_]", text):
                 hint = f"write the reference with braces, e.g. ${{{var}}}"
             else:
@@ -465,9 +177,9 @@ def _check_store(report: _Report, model: Store) -> None:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             continue
         text = str(value)
-        if not text.strip() or _VAR_REF.search(text):
+        if not text.strip() or VAR_REF.search(text):
             continue
-        var = _env_var_name_for(key)
+        var = env_var_name_for(key)
         report("W215", ("spec", "connection", key),
                f"spec.connection.{key} looks like a secret; secrets belong in spec.secrets",
                f"move it to spec.secrets as a reference, e.g. secrets: {{{key}: ${{{var}}}}}, "
@@ -486,7 +198,7 @@ def _check_dataset(report: _Report, model: DataSet, data: dict[str, Any]) -> Non
         report("E221", ("spec",), "at least one of spec.table, spec.prefix, or spec.topic is required",
                "add spec.table (relational), spec.prefix (object store) or spec.topic (stream)")
     if spec.format and spec.format not in DATASET_FORMATS:
-        close = _closest(spec.format, DATASET_FORMATS)
+        close = closest(spec.format, DATASET_FORMATS)
         hint = (f"did you mean '{close}'?" if close else
                 f"known formats: {', '.join(DATASET_FORMATS)}")
         report("W225", ("spec", "format"), f"unknown dataset format '{spec.format}'", hint)
@@ -513,7 +225,7 @@ def _check_dataset(report: _Report, model: DataSet, data: dict[str, Any]) -> Non
                    "set the column type, e.g. type: string (integer, string, timestamp, boolean, float)")
         if column.masking and column.masking not in MASKINGS:
             report("E226", base + ("masking",), f"unknown masking method '{column.masking}'",
-                   _enum_hint(column.masking, MASKINGS))
+                   enum_hint(column.masking, MASKINGS))
         if column.from_ is not None:
             problem = _lineage_problem(column.from_)
             if problem:
@@ -522,7 +234,7 @@ def _check_dataset(report: _Report, model: DataSet, data: dict[str, Any]) -> Non
     if spec.classification and spec.classification not in CLASSIFICATIONS:
         report("E224", ("spec", "classification"),
                "classification must be public, internal, confidential, or restricted",
-               _enum_hint(spec.classification, CLASSIFICATIONS))
+               enum_hint(spec.classification, CLASSIFICATIONS))
     raw_spec = data.get("spec") if isinstance(data, dict) else None
     if isinstance(raw_spec, dict) and "declassify" in raw_spec:
         if spec.declassify is None or _blank(spec.declassify.reason):
@@ -535,7 +247,7 @@ def _module_ref_hint(value: str) -> str:
     module, at, constraint = value.partition("@")
     if at and not constraint.strip():
         return f"add a version constraint after '@' (e.g. '{module}@^1.0.0') or drop the '@'"
-    if module and _MODULE.fullmatch(module.lower()):
+    if module and MODULE.fullmatch(module.lower()):
         return f"module names are lowercase, e.g. '{module.lower()}{at}{constraint}'"
     return "write the module as lowercase letters, digits and inner '-', optionally @constraint, e.g. users@^1.0.0"
 
@@ -545,7 +257,7 @@ def _lineage_problem(value: str) -> str | None:
     if not dot or not dataset or not column.strip():
         return "write it as <dataset>.<column>, e.g. customers.email"
     if not is_dns_safe(dataset):
-        return f"the dataset part '{dataset}' is not a DataSet name; {_dns_hint(dataset)}"
+        return f"the dataset part '{dataset}' is not a DataSet name; {dns_hint(dataset)}"
     return None
 
 
@@ -574,10 +286,10 @@ def _check_transform(report: _Report, model: Transform) -> None:
     if spec.runtime not in RUNTIMES:
         report("E233", ("spec", "runtime"),
                "spec.runtime must be a valid runtime (cloudquery, generic-go, generic-python, dbt)",
-               _enum_hint(spec.runtime, RUNTIMES))
+               enum_hint(spec.runtime, RUNTIMES))
     if spec.mode and spec.mode not in MODES:
         report("E234", ("spec", "mode"), "spec.mode must be batch or streaming",
-               _enum_hint(spec.mode, MODES))
+               enum_hint(spec.mode, MODES))
     if spec.runtime == "dbt" and spec.mode == "streaming":
         report("E252", ("spec", "mode"), "the dbt runtime cannot run in streaming mode",
                "remove spec.mode or set it to batch (dbt runs are batch jobs)")
@@ -602,7 +314,7 @@ def _check_transform(report: _Report, model: Transform) -> None:
         seconds = parse_duration(spec.timeout)
         if seconds is None or seconds <= 0:
             report("E031", ("spec", "timeout"), "spec.timeout must be a valid duration (e.g., 1h, 30m)",
-                   _duration_hint(spec.timeout))
+                   duration_hint(spec.timeout))
     for direction in ("inputs", "outputs"):
         for i, ref in enumerate(getattr(spec, direction)):
             _check_ref(report, ("spec", direction, i), ref)
@@ -621,7 +333,7 @@ def _check_trigger(report: _Report, trigger: Trigger) -> None:
     if trigger.policy not in TRIGGER_POLICIES:
         report("E235", base + ("policy",),
                "spec.trigger.policy must be schedule, on-change, manual, or composite",
-               _enum_hint(trigger.policy, TRIGGER_POLICIES))
+               enum_hint(trigger.policy, TRIGGER_POLICIES))
     if trigger.policy == "schedule" and trigger.schedule is None:
         report("E236", base + ("schedule",), "spec.trigger.schedule is required when policy is schedule",
                "add schedule: {cron: '0 2 * * *'} under spec.trigger")
@@ -635,7 +347,7 @@ def _check_trigger(report: _Report, trigger: Trigger) -> None:
         policy = item.policy if isinstance(item, SubPolicy) else item
         if policy not in SUB_POLICIES:
             hint = ("composite policies cannot be nested; list schedule, on-change or manual directly"
-                    if policy == "composite" else _enum_hint(policy, SUB_POLICIES))
+                    if policy == "composite" else enum_hint(policy, SUB_POLICIES))
             report("E238", path, "sub-policy must be schedule, on-change, or manual", hint)
             continue
         own = item.schedule if isinstance(item, SubPolicy) else None
@@ -681,11 +393,11 @@ def _check_env(report: _Report, model: Transform) -> None:
         if _blank(var.name):
             report("E255", base + ("name",), "environment variable name is required",
                    "set name: to a variable name such as LOG_LEVEL")
-        elif not _ENV_NAME.fullmatch(var.name):
+        elif not ENV_NAME.fullmatch(var.name):
             suggestion = re.sub(r"[^A-Za-z0-9_]+", "_", var.name).strip("_")
             if suggestion and suggestion[0].isdigit():
                 suggestion = "_" + suggestion
-            example = f", e.g. {suggestion}" if suggestion and _ENV_NAME.fullmatch(suggestion) else ""
+            example = f", e.g. {suggestion}" if suggestion and ENV_NAME.fullmatch(suggestion) else ""
             report("E255", base + ("name",), f"environment variable name '{var.name}' is invalid",
                    f"use letters, digits and '_', not starting with a digit{example}")
         elif var.name in seen:
