@@ -43,3 +43,25 @@ def compute_keys(loaded: Loaded):  # type: ignore[no-untyped-def]
 
     rules = load_rules(loaded.workspace)
     return _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace))
+
+
+def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False):  # type: ignore[no-untyped-def]
+    """Lint with the build rules' runtime checks included."""
+    from dkbuild.engine.rules import load_rules
+    from dkbuild.engine.target import BuildTarget, references_of
+    from dkbuild.governance.lint import lint
+
+    rules = load_rules(loaded.workspace)
+    keys = compute_keys(loaded)
+    defaults = set(loaded.graph.package_default.values())
+
+    def runtime_checks(node):  # type: ignore[no-untyped-def]
+        rule = rules.rule_of(node)
+        if rule is None:
+            return []
+        files = keys.components[node.id].files if node.id in defaults else {}
+        target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, references_of(loaded.graph, node.id))
+        return rule.check(target)
+
+    return lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,
+                strict, runtime_checks)

@@ -22,13 +22,22 @@ ALWAYS_SKIPPED_DIRS = frozenset({".git", ".dkb", ".venv", "venv", "node_modules"
 @dataclass(frozen=True)
 class FileIndex:
     root: Path
-    digests: dict[str, str]          # workspace-relative posix path -> content id
+    digests: dict[str, str]          # workspace-relative path -> "git:<sha1>" or "sha256:<hex>", "+x" if executable
     in_git: bool
     # Symlinks that lead outside the workspace: listed so callers can warn, never followed.
     escaping_links: tuple[str, ...] = field(default=())
 
     def __contains__(self, path: str) -> bool:
         return path in self.digests
+
+
+def _exec_suffix(path: Path) -> str:
+    """Content ids carry the executable bit (all an artifact keeps of a file's mode)."""
+    return "+x" if path.stat().st_mode & 0o100 else ""
+
+
+def is_executable(content_id: str) -> bool:
+    return content_id.endswith("+x")
 
 
 def git_blob_id(data: bytes) -> str:
@@ -74,7 +83,7 @@ def _index_git(root: Path) -> FileIndex:
         if mode == "120000":
             links[path] = blob
             continue
-        digests[path] = "git:" + blob
+        digests[path] = "git:" + blob + ("+x" if mode == "100755" else "")
     changed = _git(root, "ls-files", "-z", "-m", "-o", "--exclude-standard").split(b"\0")
     deleted = set(_git(root, "ls-files", "-z", "-d").split(b"\0"))
     for path_b in changed:
@@ -89,7 +98,7 @@ def _index_git(root: Path) -> FileIndex:
             digests.pop(path, None)
             continue
         if full.is_file():
-            digests[path] = "git:" + git_blob_id(full.read_bytes())
+            digests[path] = "git:" + git_blob_id(full.read_bytes()) + _exec_suffix(full)
     for path_b in deleted:
         if path_b:
             digests.pop(path_b.decode("utf-8", "surrogateescape"), None)
@@ -109,7 +118,7 @@ def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str]) -
         if not target.is_relative_to(root):
             escaping.append(path)
         elif target.is_file():
-            digests[path] = "git:" + git_blob_id(target.read_bytes())
+            digests[path] = "git:" + git_blob_id(target.read_bytes()) + _exec_suffix(target)
     return tuple(escaping)
 
 
@@ -137,7 +146,7 @@ def _index_walk(root: Path) -> FileIndex:
                 links[prefix + name] = ""
                 continue
             with open(full, "rb") as fh:
-                digests[prefix + name] = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest()
+                digests[prefix + name] = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest() + _exec_suffix(Path(full))
     escaping = []
     for path in sorted(links):
         try:
@@ -147,7 +156,7 @@ def _index_walk(root: Path) -> FileIndex:
         if not target.is_relative_to(root):
             escaping.append(path)
         elif target.is_file():
-            digests[path] = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+            digests[path] = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest() + _exec_suffix(target)
     return FileIndex(root, digests, False, tuple(escaping))
 
 

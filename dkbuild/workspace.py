@@ -140,21 +140,25 @@ _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def load_config(path: Path) -> WorkspaceConfig:
-    text = path.read_text(encoding="utf-8")
+    return parse_config(path.read_text(encoding="utf-8"))
+
+
+def parse_config(text: str, file: str = WORKSPACE_FILE) -> WorkspaceConfig:
+    """workspace.toml from its text (from disk, or from a git blob: `file` names it in diagnostics)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = _TOML_POSITION.search(str(exc))
         line, col = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-        raise DkbError(error("E121", WORKSPACE_FILE, f"invalid TOML: {_TOML_POSITION.sub('', str(exc)).strip()}",
+        raise DkbError(error("E121", file, f"invalid TOML: {_TOML_POSITION.sub('', str(exc)).strip()}",
                              line=line, column=col, hint="fix the TOML syntax at that position")) from None
     try:
         return WorkspaceConfig.model_validate(raw)
     except ValidationError as exc:
-        raise DkbError([_config_diagnostic(err, text) for err in exc.errors()]) from None
+        raise DkbError([_config_diagnostic(err, text, file) for err in exc.errors()]) from None
 
 
-def _config_diagnostic(err: Any, text: str) -> Any:
+def _config_diagnostic(err: Any, text: str, file: str = WORKSPACE_FILE) -> Any:
     loc = [str(p) for p in err["loc"]]
     dotted = ".".join(loc)
     line = _line_of(text, loc)
@@ -168,8 +172,8 @@ def _config_diagnostic(err: Any, text: str) -> Any:
         valid = list(parent.model_fields)
         close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}"
-        return error("E122", WORKSPACE_FILE, f"unknown key '{dotted}'", line=line, field=dotted, hint=hint)
-    return error("E123", WORKSPACE_FILE, f"'{dotted}': {err['msg']}", line=line, field=dotted,
+        return error("E122", file, f"unknown key '{dotted}'", line=line, field=dotted, hint=hint)
+    return error("E123", file, f"'{dotted}': {err['msg']}", line=line, field=dotted,
                  hint="see the workspace.toml reference in the README")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -50,6 +51,16 @@ def load_workspace_graph(ctx: click.Context, output: str = "text", *, allow_unus
     if loaded.result.unusable and not allow_unusable:
         fail([d for d in loaded.diagnostics if d.is_error], output)
     return loaded
+
+
+def load_workspace_only(ctx: click.Context, output: str = "text"):  # type: ignore[no-untyped-def]
+    """The workspace and its config, without loading manifests (for commands about the store)."""
+    from dkbuild.workspace import load_workspace
+
+    try:
+        return load_workspace(Path(ctx.obj["directory"]))
+    except DkbError as exc:
+        fail(exc.diagnostics, output)
 
 
 def note_warnings(loaded: Any) -> None:

@@ -22,13 +22,12 @@ def lint_command(ctx: click.Context, patterns: tuple[str, ...], output: str, str
 
     Exit 0 when clean (warnings allowed), 1 on lint errors, 2 when input cannot be loaded.
     """
-    from dkbuild.governance.lint import lint
+    from dkbuild.api import lint_workspace
     from dkbuild.governance.render import render_json, render_sarif, render_text, summary_line
 
     loaded = load_workspace_graph(ctx, output, allow_unusable=True)
     try:
-        report = lint(loaded.result, loaded.graph, loaded.workspace.config, list(patterns),
-                      loaded.current_package, strict)
+        report = lint_workspace(loaded, list(patterns), strict)
     except PatternError as exc:
         fail_pattern(exc, output)
     if sarif_file:

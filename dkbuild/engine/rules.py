@@ -3,16 +3,21 @@ workspace's own rule directories ([rules] paths), which override built-ins of th
 
 from __future__ import annotations
 
-import importlib.util
+import types
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from pathlib import Path
-from typing import Any, ClassVar
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from dkbuild.diagnostics import DkbError, error
+from dkbuild.diagnostics import Diagnostic, DkbError, error
 from dkbuild.graph.keys import RuleIdentity
 from dkbuild.graph.model import Node
 from dkbuild.workspace import Workspace
+
+if TYPE_CHECKING:
+    from dkbuild.engine.target import BuildTarget
+    from dkbuild.oci.backends import ImageRequest
 
 
 class Rule:
@@ -27,13 +32,45 @@ class Rule:
     ignored: ClassVar[tuple[str, ...]] = ()
 
     def identity(self, workspace: Workspace) -> RuleIdentity:
-        settings: dict[str, Any] = dict((workspace.config.rules.model_extra or {}).get(self.name, {}))
-        return RuleIdentity(self.name, self.version, self.config_sections, settings, self.ignored)
+        return RuleIdentity(self.name, self.version, self.config_sections, self.settings(workspace), self.ignored)
+
+    def settings(self, workspace: Workspace) -> dict[str, Any]:
+        """This rule's own table in workspace.toml ([rules.<name>]); part of its keys."""
+        return dict((workspace.config.rules.model_extra or {}).get(self.name, {}))
+
+    # --- hooks the engine calls; override what the runtime needs --------------------------------
+
+    def check(self, target: "BuildTarget") -> list[Diagnostic]:
+        """Runtime-specific lint (e.g. Python sources compile). Pure: read only target files."""
+        return []
+
+    def extra_manifest_files(self, target: "BuildTarget") -> dict[str, bytes]:
+        """Files added to the artifact's manifests layer (e.g. rendered CloudQuery specs)."""
+        return {}
+
+    def image_request(self, target: "BuildTarget") -> "ImageRequest | None":
+        """A container image to build with the package, or None. Default: a Dockerfile at the
+        package root is built with it."""
+        if "Dockerfile" not in target.files:
+            return None
+        from dkbuild.oci.backends import ImageRequest
+        from dkbuild.oci.tarball import source_date_epoch
+
+        spec = target.node.manifest.model.spec
+        return ImageRequest(
+            label=target.label, package_dir=target.package_dir, files=dict(target.files),
+            dockerfile="Dockerfile", build_args=dict(self.settings(target.workspace).get("build_args", {})),
+            command=list(spec.command), env={e.name: str(e.value) for e in spec.env if e.value is not None},
+            base_image=self.settings(target.workspace).get("base_image"),
+            workspace_root=target.workspace.root, source_date_epoch=source_date_epoch())
 
 
 @dataclass(frozen=True)
 class RuleSet:
     rules: dict[str, Rule]
+
+    def rule_of(self, node: Node) -> Rule | None:
+        return self.rules.get(getattr(node.manifest.model.spec, "runtime", "")) if node.kind == "Transform" else None
 
     def for_node(self, workspace: Workspace):  # type: ignore[no-untyped-def]
         """A function node -> RuleIdentity (Transforms only), as content keys need it."""
@@ -46,27 +83,38 @@ class RuleSet:
         return rule_for
 
 
-def load_rules(workspace: Workspace) -> RuleSet:
+def load_rules(workspace: Workspace, rule_files: Iterable[tuple[str, bytes]] | None = None) -> RuleSet:
+    """Built-in rules, then the workspace's own. `rule_files` gives the workspace's rule modules as
+    (workspace-relative path, source) pairs, e.g. read from a git revision; default: from disk."""
     rules: dict[str, Rule] = {}
     for ep in entry_points(group="dkbuild.rules"):
         rule = ep.load()
         rules[rule.name] = rule
-    for directory in workspace.config.rules.paths:
-        for path in sorted((workspace.root / directory).glob("*.py")):
-            rule = _load_workspace_rule(workspace, path)
-            if rule is not None:
-                rules[rule.name] = rule
+    for rel, source in workspace_rule_files(workspace) if rule_files is None else rule_files:
+        rule = workspace_rule(rel, source, str(workspace.root / rel))
+        if rule is not None:
+            rules[rule.name] = rule
     return RuleSet(rules)
 
 
-def _load_workspace_rule(workspace: Workspace, path: Path) -> Rule | None:
-    rel = path.relative_to(workspace.root).as_posix()
-    spec = importlib.util.spec_from_file_location(f"dkb_workspace_rule_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
+def workspace_rule_files(workspace: Workspace) -> Iterator[tuple[str, bytes]]:
+    for directory in workspace.config.rules.paths:
+        for path in sorted((workspace.root / directory).glob("*.py")):
+            rel = path.relative_to(workspace.root).as_posix()
+            try:
+                yield rel, path.read_bytes()
+            except OSError as exc:
+                raise DkbError(error("E130", rel, f"workspace rule cannot be read: {exc}",
+                                     hint="fix the rule module or remove it from [rules] paths")) from None
+
+
+def workspace_rule(rel: str, source: bytes, filename: str | None = None) -> Rule | None:
+    """Run one workspace rule module's source in a fresh module namespace; its RULE, if any.
+    `filename` (default `rel`) is the module's __file__ and names it in tracebacks."""
+    module = types.ModuleType(f"dkb_workspace_rule_{PurePosixPath(rel).stem}")
+    module.__file__ = filename or rel
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - the rule is workspace code
     except Exception as exc:  # a broken user rule must name itself, not crash dkb
         raise DkbError(error("E130", rel, f"workspace rule failed to import: {exc}",
                              hint="fix the rule module or remove it from [rules] paths")) from None

@@ -112,3 +112,15 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
 ]
 
 CODES: dict[str, Code] = {c: Code(c, sev, summary, group) for c, sev, summary, group in _CATALOGUE}
+
+# Runtime checks contributed by build rules (dkbuild_rules).
+_RULE_CODES = [
+    ("E700", "error", "a Python source file does not compile", "rule"),
+    ("E710", "error", "generic-go package has no go.mod", "rule"),
+    ("E711", "error", "go.mod declares no module path", "rule"),
+    ("E720", "error", "dbt package has no dbt_project.yml", "rule"),
+    ("E721", "error", "dbt_project.yml is not valid YAML or lacks a name", "rule"),
+    ("E730", "error", "cloudquery input's connector has no source plugin image", "rule"),
+    ("E731", "error", "cloudquery output's connector has no destination plugin image", "rule"),
+]
+CODES.update({c: Code(c, sev, summary, group) for c, sev, summary, group in _RULE_CODES})

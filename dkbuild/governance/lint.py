@@ -4,13 +4,14 @@ the selected targets. Pure: it reads the loaded workspace and returns a report."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from dkbuild.diagnostics import Diagnostic, sort_key
 from dkbuild.governance.graph_rules import check_graph
 from dkbuild.governance.manifest_rules import check_manifest
 from dkbuild.governance.policy import check_policies
 from dkbuild.graph.labels import Pattern, Scope, parse_pattern
-from dkbuild.graph.model import Graph
+from dkbuild.graph.model import Graph, Node
 from dkbuild.graph.select import select
 from dkbuild.manifests.loader import LoadResult
 from dkbuild.workspace import WorkspaceConfig
@@ -36,8 +37,13 @@ class LintReport:
         return 2 if self.unusable else (1 if self.errors else 0)
 
 
+TargetCheck = Callable[[Node], list[Diagnostic]]
+
+
 def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: list[str],
-         current_package: str = "", strict: bool = False) -> LintReport:
+         current_package: str = "", strict: bool = False, target_check: TargetCheck | None = None) -> LintReport:
+    """`target_check` adds checks that need more than manifests (the build rules' runtime checks);
+    the caller injects it so governance never imports the engine."""
     patterns = patterns or ["//..."]
     targets = select(graph, patterns, current_package) if graph.nodes else set()
     parsed = [parse_pattern(p, current_package) for p in patterns]
@@ -49,6 +55,10 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
         if manifest.file in in_scope or (not manifest.name and _covered(manifest.file, parsed)):
             in_scope.add(manifest.file)
             found += check_manifest(manifest)
+    if target_check is not None:
+        for target in sorted(targets):
+            found += target_check(graph.nodes[target])
+            in_scope |= {d.file for d in found if d.file.startswith(graph.nodes[target].package + "/")}
     found += check_graph(graph)
     found += check_policies(graph, config.policy)
     ignored = set(config.policy.ignore)

@@ -8,8 +8,10 @@ file never hides the problems of the others.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,7 +39,35 @@ class LoadResult:
         return any(d.is_error and d.code in LOAD_ERROR_CODES for d in self.diagnostics)
 
 
-def load_manifests(workspace: Workspace, files: FileIndex) -> LoadResult:
+class Source(Protocol):
+    """Where manifest bytes come from: the working tree, or a git revision (gitrev.RevisionTree)."""
+
+    def read(self, path: str) -> bytes: ...
+
+    def size(self, path: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class DiskSource:
+    root: Path
+
+    def read(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+    def size(self, path: str) -> int:
+        return (self.root / path).stat().st_size
+
+
+# Already-parsed files, by (content id, where the file sits): the same bytes in the same place parse
+# to the same manifests, whichever revision they come from.
+Parsed = Mapping[tuple[str, ManifestFile], tuple[list[Manifest], list[Diagnostic]]]
+
+
+def load_manifests(workspace: Workspace, files: FileIndex, source: Source | None = None,
+                   parsed: Parsed | None = None) -> LoadResult:
+    """Every selected manifest of `files`, read through `source` (default: the files on disk).
+    Files found in `parsed` (same content id and place) are taken from it instead of re-read."""
+    source = source or DiskSource(workspace.root)
     cfg = workspace.config.workspace
     selected = path_selector(cfg.packages, cfg.exclude)
     manifests: list[Manifest] = []
@@ -46,23 +76,48 @@ def load_manifests(workspace: Workspace, files: FileIndex) -> LoadResult:
         if selected(link):
             diagnostics.append(warning("W111", link, "symlink points outside the workspace; not followed",
                                        hint="copy the file into the workspace or remove the link"))
-    for mf in manifest_files(p for p in files.digests if selected(p)):
-        found, problems = load_file(workspace, mf)
+    found_files = manifest_files(p for p in files.digests if selected(p))
+    todo = [mf for mf in found_files if (files.digests[mf.path], mf) not in (parsed or {})]
+    prefetch = getattr(source, "prefetch", None)
+    if prefetch is not None and todo:
+        prefetch(mf.path for mf in todo if source.size(mf.path) <= cfg.max_manifest_bytes)
+    for mf in found_files:
+        known = parsed.get((files.digests[mf.path], mf)) if parsed else None
+        found, problems = known if known is not None else load_file(workspace, mf, source)
         manifests.extend(found)
         diagnostics.extend(problems)
     diagnostics.extend(_duplicate_labels(manifests))
     return LoadResult(manifests, diagnostics, files)
 
 
-def load_file(workspace: Workspace, mf: ManifestFile) -> tuple[list[Manifest], list[Diagnostic]]:
-    full = workspace.root / mf.path
+def parsed_files(result: LoadResult) -> dict[tuple[str, ManifestFile], tuple[list[Manifest], list[Diagnostic]]]:
+    """The per-file results of a load, for reuse by another load (see `parsed` above)."""
+    by_file: dict[str, tuple[list[Manifest], list[Diagnostic]]] = {}
+    places: dict[str, ManifestFile] = {}
+    for m in result.manifests:
+        places.setdefault(m.file, ManifestFile(m.file, m.package, m.layout))
+        by_file.setdefault(m.file, ([], []))[0].append(m)
+    for d in result.diagnostics:
+        if d.file in by_file and d.code not in _WORKSPACE_WIDE_CODES:
+            by_file[d.file][1].append(d)
+    return {(result.files.digests[path], places[path]): found for path, found in by_file.items()
+            if path in result.files.digests}
+
+
+# Diagnostics that load_manifests adds across files, never part of one file's own result.
+_WORKSPACE_WIDE_CODES = frozenset({"E110", "W111"})
+
+
+def load_file(workspace: Workspace, mf: ManifestFile,
+              source: Source | None = None) -> tuple[list[Manifest], list[Diagnostic]]:
+    source = source or DiskSource(workspace.root)
     limit = workspace.config.workspace.max_manifest_bytes
-    size = full.stat().st_size
+    size = source.size(mf.path)
     if size > limit:
         return [], [error("E106", mf.path, f"manifest file is {size:,} bytes, over the {limit:,}-byte limit; not loaded",
                           hint="manifests are small; if this is data, move it out of the manifest "
                                "(or raise [workspace] max_manifest_bytes)")]
-    raw = full.read_bytes()
+    raw = source.read(mf.path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

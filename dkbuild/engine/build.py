@@ -1,0 +1,219 @@
+"""Plan build actions from the graph and run them: cache lookups, parallel execution, keep-going,
+clean interruption, and tagging of every artifact in the local OCI layout."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import subprocess
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait, FIRST_COMPLETED
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dkbuild import __version__
+from dkbuild.engine.action import Action, ActionResult, action_key
+from dkbuild.engine.cache import ActionCache
+from dkbuild.engine.history import TargetHistory
+from dkbuild.engine.packaging import package_inputs
+from dkbuild.engine.progress import Progress
+from dkbuild.engine.rules import RuleSet
+from dkbuild.engine.target import BuildTarget, references_of
+from dkbuild.graph.keys import Keys
+from dkbuild.graph.model import Graph
+from dkbuild.oci.layout import OciLayout
+from dkbuild.oci.package import write_package
+from dkbuild.sources import FileIndex
+from dkbuild.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    jobs: int = os.cpu_count() or 2
+    keep_going: bool = False
+    dry_run: bool = False
+    stamp: bool = False
+    image_backend: str = "auto"
+
+
+@dataclass
+class LocalStore:
+    """`.dkb/` at the workspace root: the OCI layout, the action cache, the per-target history."""
+    root: Path
+    layout: OciLayout = field(init=False)
+    cache: ActionCache = field(init=False)
+    history: TargetHistory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.layout = OciLayout(self.root / "oci")
+        self.cache = ActionCache(self.root, self.layout)
+        self.history = TargetHistory(self.root)
+
+
+def ref_name(label: str) -> str:
+    """An OCI ref name per label: //pipelines/enrich -> pipelines/enrich (//a:b -> a/b)."""
+    return label.lstrip("/").replace(":", "/")
+
+
+def stamp_info(workspace: Workspace) -> dict[str, str]:
+    """Only with --stamp: when, where and from which commit (never part of an unstamped build)."""
+    info = {"timestamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "builder": f"dkb/{__version__}", "host": socket.gethostname()}
+    for key, args in (("gitCommit", ["rev-parse", "HEAD"]), ("gitBranch", ["rev-parse", "--abbrev-ref", "HEAD"])):
+        out = subprocess.run(["git", "-C", str(workspace.root), *args], capture_output=True, text=True)
+        if out.returncode == 0:
+            info[key] = out.stdout.strip()
+    return info
+
+
+def plan(workspace: Workspace, graph: Graph, files: FileIndex, keys: Keys, rules: RuleSet,
+         targets: set[str], options: BuildOptions) -> list[Action]:
+    """One build action per selected Transform (other kinds have nothing to build)."""
+    default_of = {node: pkg for pkg, node in graph.package_default.items()}
+    stamp = stamp_info(workspace) if options.stamp else None
+    actions = []
+    for label in sorted(targets):
+        node = graph.nodes[label]
+        rule = rules.rule_of(node)
+        if rule is None:
+            continue
+        files_of = keys.components[label].files if label in default_of else {}
+        target = BuildTarget(node, keys.keys[label], workspace, files_of, references_of(graph, label))
+        steps = ["package artifact"]
+        backend = None
+        if rule.image_request(target) is not None:
+            backend, why = _backend_name(rule, target, options)
+            steps.append(f"container image ({why or backend})")
+        extra: dict[str, Any] = {"rule": rule.name, "rule_version": rule.version}
+        if backend:
+            extra["image_backend"] = backend
+        if stamp:
+            extra["stamp"] = stamp
+        actions.append(Action(target, action_key(target.key, "build", extra), tuple(steps), backend))
+    return actions
+
+
+def _backend_name(rule: Any, target: BuildTarget, options: BuildOptions) -> tuple[str, str]:
+    """The image backend that will run (part of the action key), or the user's preference and the
+    reason it cannot run; the action then fails with that reason, other actions go on."""
+    from dkbuild.oci.backends import choose_backend
+
+    try:
+        return choose_backend(rule.image_request(target), options.image_backend).name, ""
+    except Exception as exc:
+        return options.image_backend, f"unavailable: {exc}"
+
+
+def run_action(action: Action, store: LocalStore, rules: RuleSet, options: BuildOptions,
+               stamp: dict[str, str] | None, keys: Keys) -> ActionResult:
+    started = time.monotonic()
+    target = action.target
+    components = keys.components[action.label].to_json()
+    references = {ref.id: keys.components[ref.id].to_json() for ref in target.references}
+    result = ActionResult(action.label, action.action_key, target.key, "built", steps=action.steps)
+    lookup = store.cache.lookup(action.action_key)
+    if lookup.entry is not None:
+        result.status = "hit" if options.dry_run else "cached"
+        result.artifacts = {name: desc["digest"] for name, desc in lookup.entry.artifacts.items()}
+        result.descriptors = lookup.entry.artifacts
+        if not options.dry_run:
+            store.history.record(action.label, action.action_key, components, references)
+    elif options.dry_run:
+        result.status, result.note = "miss", lookup.problem
+    else:
+        result.note = lookup.problem
+        try:
+            artifacts, blobs = _produce(action, store, rules, stamp)
+            store.cache.store(action.action_key, action.label, target.key, artifacts, blobs)
+            store.history.record(action.label, action.action_key, components, references)
+            result.artifacts = {name: desc["digest"] for name, desc in artifacts.items()}
+            result.descriptors = artifacts
+        except Exception as exc:  # one target's failure is data in the report, not a crash
+            result.status = "failed"
+            result.errors.append(f"{type(exc).__name__}: {exc}" if not str(exc).startswith(action.label)
+                                 else str(exc))
+    result.duration = time.monotonic() - started
+    return result
+
+
+def _produce(action: Action, store: LocalStore, rules: RuleSet,
+             stamp: dict[str, str] | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    target = action.target
+    rule = rules.rule_of(target.node)
+    assert rule is not None
+    inputs = package_inputs(target, rule.extra_manifest_files(target), stamp)
+    package = write_package(store.layout, inputs)
+    artifacts = {"package": package.descriptor}
+    blobs = list(package.blobs)
+    request = rule.image_request(target)
+    if request is not None:
+        from dkbuild.oci.backends import choose_backend
+        image = choose_backend(request, action.image_backend or "auto").build(request, store.layout)
+        artifacts["image"] = image.descriptor
+        blobs += image.blobs
+    return artifacts, blobs
+
+
+def execute(actions: list[Action], run: Callable[[Action], ActionResult], jobs: int, keep_going: bool,
+            progress: Progress) -> tuple[list[ActionResult], bool]:
+    """Run actions on a thread pool. Without keep-going the first failure cancels what has not
+    started; Ctrl-C cancels what has not started and lets running actions finish their atomic
+    writes. Returns the results (skipped for the cancelled) and whether it was interrupted."""
+    results: dict[str, ActionResult] = {}
+
+    def job(action: Action) -> ActionResult:
+        progress.started(action)
+        return run(action)
+
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(jobs, 1))
+    futures: dict[Future[ActionResult], Action] = {pool.submit(job, a): a for a in actions}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in done:
+                if fut.cancelled():
+                    continue
+                result = fut.result()
+                results[result.label] = result
+                progress.finished(result)
+                if result.status == "failed" and not keep_going:
+                    for other in pending:
+                        other.cancel()
+    except KeyboardInterrupt:
+        interrupted = True
+        for fut in futures:
+            fut.cancel()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+    for fut, action in futures.items():
+        if action.label not in results:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                results[action.label] = fut.result()
+            else:
+                results[action.label] = ActionResult(action.label, action.action_key, action.target.key,
+                                                     "skipped", steps=action.steps,
+                                                     note="interrupted" if interrupted else "an earlier action failed")
+    return [results[a.label] for a in actions], interrupted
+
+
+def tag_results(store: LocalStore, results: list[ActionResult]) -> None:
+    wanted = {}
+    for result in results:
+        for name, desc in result.descriptors.items():
+            wanted[ref_name(result.label) + ("" if name == "package" else f".{name}")] = desc
+    if wanted:
+        store.layout.tag_many(wanted)
+
+
+def report(results: list[ActionResult], duration: float, interrupted: bool) -> dict[str, Any]:
+    summary: dict[str, int] = {}
+    for r in results:
+        summary[r.status] = summary.get(r.status, 0) + 1
+    return {"version": 1, "dkb": __version__, "duration_s": round(duration, 3), "interrupted": interrupted,
+            "summary": {"total": len(results), **dict(sorted(summary.items()))},
+            "targets": [r.to_json() for r in results]}

@@ -1,0 +1,1 @@
+"""OCI: reproducible layers, the local image layout store, image manifests, image backends."""
