@@ -20,18 +20,18 @@ venv: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
-demo: venv
-	@echo "== dkb lint //...   ($(DEMO))"
-	cd $(DEMO) && ../../$(BIN)/dkb lint //...
+demo: system-deps venv
+	@echo "== dkb build //...   ($(DEMO): lint, then build every package into .dkb/)"
+	cd $(DEMO) && ../../$(BIN)/dkb build //...
 	@echo
-	@echo "== dkb query 'deps(//pipelines/enrich)'"
-	cd $(DEMO) && ../../$(BIN)/dkb query 'deps(//pipelines/enrich)'
+	@echo "== artifacts in the local OCI layout ($(DEMO)/.dkb/oci)"
+	@$(BIN)/python scripts/show-artifacts.py $(DEMO)/.dkb/oci/index.json
+	@echo
+	@echo "== dkb build //... again: everything is a cache hit"
+	cd $(DEMO) && ../../$(BIN)/dkb build //...
 	@echo
 	@echo "== dkb query 'rdeps(//..., //datasets/customers)' --output label_kind"
 	cd $(DEMO) && ../../$(BIN)/dkb query 'rdeps(//..., //datasets/customers)' --output label_kind
-	@echo
-	@echo "== dkb graph //pipelines/... --output mermaid"
-	cd $(DEMO) && ../../$(BIN)/dkb graph //pipelines/... --output mermaid
 
 # pytest exits 5 when it collected no tests; that must fail, not pass quietly.
 test: system-deps venv

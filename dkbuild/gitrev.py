@@ -23,6 +23,7 @@ from typing import Self
 
 from dkbuild.diagnostics import DkbError, error
 from dkbuild.sources import ALWAYS_SKIPPED_DIRS, FileIndex
+from dkbuild.ignorefiles import ignored_paths
 
 LINK_MODE, SUBMODULE_MODE, EXECUTABLE_MODE = "120000", "160000", "100755"
 _MAX_LINK_HOPS = 40          # like the kernel's ELOOP limit
@@ -305,6 +306,9 @@ def index_at_revision(root: Path, rev: str, *, repository: Repository | None = N
     resolved, escaping = _resolve_links(links, entries, repo, reader)
     for link, target in resolved.items():
         digests[link] = _content_id(entries[target])
+    # The same .dkbignore rules as the working tree (sources.index_files), read from the commit.
+    for path in ignored_paths(digests, lambda p: reader.read(entries[resolved.get(p, p)].blob)):
+        del digests[path]
     return RevisionTree(root=root, digests=digests, in_git=True, escaping_links=escaping, commit=commit,
                         prefix=repo.prefix, toplevel=repo.toplevel, entries=entries, links=resolved,
                         reader=reader)

@@ -45,10 +45,16 @@ def git_blob_id(data: bytes) -> str:
 
 
 def index_files(root: Path) -> FileIndex:
+    """Every workspace file with its content id, minus what `.dkbignore` files exclude (and, outside
+    git, `.gitignore` files; inside git, git applies them)."""
+    from dkbuild.ignorefiles import DKBIGNORE, ignored_paths
+
     root = root.resolve()
-    if _inside_git(root):
-        return _index_git(root)
-    return _index_walk(root)
+    index = _index_git(root) if _inside_git(root) else _index_walk(root)
+    names = (DKBIGNORE,) if index.in_git else (DKBIGNORE, ".gitignore")
+    for path in ignored_paths(index.digests, lambda p: (root / p).read_bytes(), names):
+        del index.digests[path]
+    return index
 
 
 def _inside_git(root: Path) -> bool:

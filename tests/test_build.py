@@ -150,11 +150,22 @@ def test_incrementality(workspace, dkb) -> None:
     assert _changed(dkb, root) == {"//pipelines/ingest", "//pipelines/publish", "//pipelines/third"}
 
 
-def test_executable_bit_is_part_of_the_key(workspace, dkb) -> None:
+def test_executable_bit_is_part_of_the_key_and_the_artifact(workspace, dkb) -> None:
+    import gzip
+    import io
+    import tarfile
     root = workspace()
     _changed(dkb, root)
     (root / "pipelines/ingest/src/main.py").chmod(0o755)
     assert _changed(dkb, root) == {"//pipelines/ingest"}
+    layout = root / ".dkb/oci"
+    idx = json.loads((layout / "index.json").read_text())
+    (desc,) = [m for m in idx["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "pipelines/ingest"]
+    manifest = json.loads((layout / "blobs/sha256" / desc["digest"][7:]).read_bytes())
+    layer = (layout / "blobs/sha256" / manifest["layers"][1]["digest"][7:]).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer))) as tar:
+        member = tar.getmember("src/main.py")
+        assert member.mode == 0o755 and member.mtime == 0 and member.uid == 0 and member.uname == ""
 
 
 def test_report_file(workspace, dkb, tmp_path: Path) -> None:
@@ -205,3 +216,14 @@ def test_keep_going_reports_every_failure(workspace, dkb) -> None:
     assert res.code == 1
     assert targets["//pipelines/ingest"]["status"] == "failed"
     assert targets["//pipelines/publish"]["status"] == "built"
+
+
+def test_build_only_affected(tmp_path: Path, dkb) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "init")
+    (root / "pipelines/publish/src/main.py").write_text("print('v2')\n")
+    _, targets = build(dkb, root, "--affected", "--since", "main")
+    assert statuses(targets) == {"//pipelines/publish": "built"}
+    assert dkb("build", "--affected", cwd=root).code == 2          # --affected needs --since

@@ -60,6 +60,5 @@ def package_inputs(target: BuildTarget, extra_files: dict[str, bytes],
         manifest=target.node.manifest.data,
         manifest_files={**manifest_files(target), **extra_files},
         content=content,
-        key=target.key,
         build_info=build_info or {},
     )

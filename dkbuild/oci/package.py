@@ -32,7 +32,6 @@ class PackageInputs:
     manifest: dict[str, Any]          # the package's own (normalized) manifest
     manifest_files: dict[str, bytes]  # path inside the manifests layer -> bytes (dk.yaml, dataset/x.yaml, ...)
     content: list[Entry]              # the package's source files
-    key: str                          # the content key, recorded as an annotation
     build_info: dict[str, str] = field(default_factory=dict)   # only when stamped
 
 
@@ -54,7 +53,6 @@ def write_package(layout: OciLayout, inputs: PackageInputs) -> BuiltArtifact:
         "org.opencontainers.image.version": inputs.version,
         "io.infoblox.dk.namespace": inputs.namespace,
         "io.infoblox.dk.kind": inputs.kind,
-        "io.dkbuild.key": inputs.key,
     }
     if "timestamp" in inputs.build_info:
         annotations["org.opencontainers.image.created"] = inputs.build_info["timestamp"]
