@@ -104,15 +104,21 @@ def _index_git(root: Path) -> FileIndex:
             digests.pop(path, None)
             continue
         if full.is_file():
-            digests[path] = "git:" + git_blob_id(full.read_bytes()) + _exec_suffix(full)
+            digests[path] = _content_id(full, git=True)
     for path_b in deleted:
         if path_b:
             digests.pop(path_b.decode("utf-8", "surrogateescape"), None)
-    escaping = _resolve_links(root, links, digests)
+    escaping = _resolve_links(root, links, digests, git=True)
     return FileIndex(root, digests, True, escaping)
 
 
-def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str]) -> tuple[str, ...]:
+def _content_id(path: Path, git: bool) -> str:
+    data = path.read_bytes()
+    digest = "git:" + git_blob_id(data) if git else "sha256:" + hashlib.sha256(data).hexdigest()
+    return digest + _exec_suffix(path)
+
+
+def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str], git: bool) -> tuple[str, ...]:
     """File symlinks inside the workspace count as their target's content; the rest are refused."""
     escaping = []
     for path in sorted(links):
@@ -124,7 +130,7 @@ def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str]) -
         if not target.is_relative_to(root):
             escaping.append(path)
         elif target.is_file():
-            digests[path] = "git:" + git_blob_id(target.read_bytes()) + _exec_suffix(target)
+            digests[path] = _content_id(target, git)
     return tuple(escaping)
 
 
@@ -151,19 +157,8 @@ def _index_walk(root: Path) -> FileIndex:
             if os.path.islink(full):
                 links[prefix + name] = ""
                 continue
-            with open(full, "rb") as fh:
-                digests[prefix + name] = "sha256:" + hashlib.file_digest(fh, "sha256").hexdigest() + _exec_suffix(Path(full))
-    escaping = []
-    for path in sorted(links):
-        try:
-            target = (root / path).resolve(strict=True)
-        except (OSError, RuntimeError):
-            continue
-        if not target.is_relative_to(root):
-            escaping.append(path)
-        elif target.is_file():
-            digests[path] = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest() + _exec_suffix(target)
-    return FileIndex(root, digests, False, tuple(escaping))
+            digests[prefix + name] = _content_id(Path(full), git=False)
+    return FileIndex(root, digests, False, _resolve_links(root, links, digests, git=False))
 
 
 _GLOB_TOKEN = re.compile(r"\*\*/?|\*|\?|[^*?]+")
