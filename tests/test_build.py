@@ -227,3 +227,20 @@ def test_build_only_affected(tmp_path: Path, dkb) -> None:
     _, targets = build(dkb, root, "--affected", "--since", "main")
     assert statuses(targets) == {"//pipelines/publish": "built"}
     assert dkb("build", "--affected", cwd=root).code == 2          # --affected needs --since
+
+
+def test_stamp_records_time_and_commit_only_when_asked(tmp_path: Path, dkb) -> None:
+    root = write_tree(tmp_path / "ws", basic_files())
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "init")
+    _, plain = build(dkb, root)
+    _, stamped = build(dkb, root, "--stamp")
+    assert statuses(stamped) == {"//pipelines/ingest": "built", "//pipelines/publish": "built"}
+    layout = root / ".dkb/oci"
+    manifest = json.loads((layout / "blobs/sha256" / stamped["//pipelines/ingest"]["artifacts"]["package"][7:]).read_bytes())
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == git(root, "rev-parse", "HEAD").strip()
+    assert "org.opencontainers.image.created" in manifest["annotations"]
+    config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"][7:]).read_bytes())
+    assert set(config["buildInfo"]) >= {"timestamp", "builder", "gitCommit"}
+    assert plain["//pipelines/ingest"]["artifacts"] != stamped["//pipelines/ingest"]["artifacts"]

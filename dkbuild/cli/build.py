@@ -34,7 +34,8 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
     input, 130 when interrupted.
     """
     from dkbuild.api import compute_keys, lint_workspace
-    from dkbuild.engine.build import BuildOptions, LocalStore, execute, plan, report, run_action, tag_results
+    from dkbuild.engine.build import (BuildOptions, LocalStore, execute, plan, report, run_action, stamp_info,
+                                      tag_results)
     from dkbuild.engine.progress import make_progress
     from dkbuild.engine.rules import load_rules
     from dkbuild.governance.render import render_text
@@ -65,11 +66,8 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
     keys = compute_keys(loaded)
     rules = load_rules(loaded.workspace)
     store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
-    actions = plan(loaded.workspace, loaded.graph, loaded.files, keys, rules, selected, options)
-    stamp_data = None
-    if stamp:
-        from dkbuild.engine.build import stamp_info
-        stamp_data = stamp_info(loaded.workspace)
+    stamp_data = stamp_info(loaded.workspace) if stamp else None
+    actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data)
 
     def run(action):  # type: ignore[no-untyped-def]
         return run_action(action, store, rules, options, stamp_data, keys)

@@ -25,7 +25,6 @@ from dkbuild.graph.keys import Keys
 from dkbuild.graph.model import Graph
 from dkbuild.oci.layout import OciLayout
 from dkbuild.oci.package import write_package
-from dkbuild.sources import FileIndex
 from dkbuild.workspace import Workspace
 
 
@@ -68,11 +67,11 @@ def stamp_info(workspace: Workspace) -> dict[str, str]:
     return info
 
 
-def plan(workspace: Workspace, graph: Graph, files: FileIndex, keys: Keys, rules: RuleSet,
-         targets: set[str], options: BuildOptions) -> list[Action]:
-    """One build action per selected Transform (other kinds have nothing to build)."""
+def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets: set[str],
+         options: BuildOptions, stamp: dict[str, str] | None = None) -> list[Action]:
+    """One build action per selected Transform (other kinds have nothing to build). A stamp
+    (from `stamp_info`, only with --stamp) is part of the action key."""
     default_of = {node: pkg for pkg, node in graph.package_default.items()}
-    stamp = stamp_info(workspace) if options.stamp else None
     actions = []
     for label in sorted(targets):
         node = graph.nodes[label]
