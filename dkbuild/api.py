@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from dkbuild.graph.build import build_graph
@@ -65,3 +66,65 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False):  
 
     return lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,
                 strict, runtime_checks)
+
+
+@dataclass
+class BuildOutcome:
+    """What `dkb build` did: the lint report that gated it, the results, and the JSON report."""
+    lint: Any
+    results: list[Any]
+    report: dict[str, Any]
+    store: Any
+    interrupted: bool
+    warnings: list[str]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.lint.errors) or any(r.status == "failed" for r in self.results)
+
+
+def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | None = None,
+          stamp: bool = False, remote: Any = None, progress: Any = None) -> BuildOutcome:
+    """Lint the selection, then build it (only what changed since `since`, if given).
+
+    Pattern and git problems raise (PatternError, DkbError); lint errors return an outcome with no
+    results. `remote` is RemoteCacheSettings or None; `progress` a Progress or None (silent)."""
+    import time
+
+    from dkbuild.engine.build import LocalStore, execute, plan, report, run_action, stamp_info, tag_results
+    from dkbuild.engine.rules import load_rules
+    from dkbuild.graph.select import select
+
+    started = time.monotonic()
+    selected = select(loaded.graph, patterns, loaded.current_package)
+    keys = compute_keys(loaded)
+    if since is not None:
+        from dkbuild.affected_api import affected_targets
+
+        selected &= set(affected_targets(loaded, since, "none", head_keys=keys).labels)
+    lint_report = lint_workspace(loaded, patterns or ["//..."])
+    if lint_report.errors:   # nothing is written, not even an empty store
+        return BuildOutcome(lint_report, [], report([], time.monotonic() - started, False), None, False, [])
+    store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
+    rules = load_rules(loaded.workspace)
+    stamp_data = stamp_info(loaded.workspace) if stamp else None
+    actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data)
+    cache = None
+    if remote is not None:
+        from dkbuild.engine.remote_cache import RemoteCache
+        cache = RemoteCache.connect(remote)
+
+    def run(action):  # type: ignore[no-untyped-def]
+        return run_action(action, store, rules, options, stamp_data, keys, cache)
+
+    from dkbuild.engine.progress import Silent
+
+    reporter = progress(len(actions)) if progress is not None else Silent()
+    results, interrupted = execute(actions, run, options.jobs, options.keep_going, reporter)
+    if not options.dry_run:
+        tag_results(store, results)
+    document = report(results, time.monotonic() - started, interrupted)
+    warnings = list(cache.warnings) if cache else []
+    if warnings:
+        document["warnings"] = warnings
+    return BuildOutcome(lint_report, results, document, store, interrupted, warnings)

@@ -106,33 +106,40 @@ def _backend_name(rule: Any, target: BuildTarget, options: BuildOptions) -> tupl
 
 
 def run_action(action: Action, store: LocalStore, rules: RuleSet, options: BuildOptions,
-               stamp: dict[str, str] | None, keys: Keys) -> ActionResult:
+               stamp: dict[str, str] | None, keys: Keys, remote: Any = None) -> ActionResult:
+    """Local cache, then the remote cache (if any), then build. Every outcome is data in the result."""
     started = time.monotonic()
     target = action.target
     components = keys.components[action.label].to_json()
     references = {ref.id: keys.components[ref.id].to_json() for ref in target.references}
     result = ActionResult(action.label, action.action_key, target.key, "built", steps=action.steps)
-    lookup = store.cache.lookup(action.action_key)
-    if lookup.entry is not None:
-        result.status = "hit" if options.dry_run else "cached"
-        result.artifacts = {name: desc["digest"] for name, desc in lookup.entry.artifacts.items()}
-        result.descriptors = lookup.entry.artifacts
-        if not options.dry_run:
-            store.history.record(action.label, action.action_key, components, references)
-    elif options.dry_run:
-        result.status, result.note = "miss", lookup.problem
-    else:
+    try:
+        lookup = store.cache.lookup(action.action_key)
+        entry = lookup.entry
         result.note = lookup.problem
-        try:
+        if entry is not None:
+            result.status = "hit" if options.dry_run else "cached"
+            if remote is not None and not options.dry_run:
+                remote.upload(entry, store)
+        elif remote is not None and not options.dry_run:
+            entry = remote.fetch(action.action_key, store)
+            if entry is not None:
+                result.status, result.note = "remote", "fetched from the remote cache"
+        if entry is None and options.dry_run:
+            result.status = "miss"
+        elif entry is None:
             artifacts, blobs = _produce(action, store, rules, stamp)
-            store.cache.store(action.action_key, action.label, target.key, artifacts, blobs)
-            store.history.record(action.label, action.action_key, components, references)
-            result.artifacts = {name: desc["digest"] for name, desc in artifacts.items()}
-            result.descriptors = artifacts
-        except Exception as exc:  # one target's failure is data in the report, not a crash
-            result.status = "failed"
-            result.errors.append(f"{type(exc).__name__}: {exc}" if not str(exc).startswith(action.label)
-                                 else str(exc))
+            entry = store.cache.store(action.action_key, action.label, target.key, artifacts, blobs)
+            if remote is not None:
+                remote.upload(entry, store)
+        if entry is not None:
+            result.artifacts = {name: desc["digest"] for name, desc in entry.artifacts.items()}
+            result.descriptors = entry.artifacts
+            if not options.dry_run:
+                store.history.record(action.label, action.action_key, components, references)
+    except Exception as exc:  # one target's failure is data in the report, not a crash
+        result.status = "failed"
+        result.errors.append(f"{type(exc).__name__}: {exc}")
     result.duration = time.monotonic() - started
     return result
 

@@ -48,7 +48,7 @@ class RichProgress:
                        console=self.console, transient=True)
         self.task = self.bar.add_task("building", total=total)
         self.running: list[str] = []
-        self.counts = {"built": 0, "cached": 0, "failed": 0}
+        self.counts = {"built": 0, "cached": 0, "remote": 0, "failed": 0}
         self.lock = threading.Lock()
         self.bar.start()
 
@@ -74,6 +74,19 @@ class RichProgress:
 
     def close(self) -> None:
         self.bar.stop()
+
+
+class Silent:
+    """For --output json and dry runs: the report says it all."""
+
+    def started(self, action: Action) -> None:
+        pass
+
+    def finished(self, result: ActionResult) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def make_progress(total: int, stream: TextIO = sys.stderr) -> Progress:
