@@ -71,6 +71,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False):  
 @dataclass
 class BuildOutcome:
     """What `dkb build` did: the lint report that gated it, the results, and the JSON report."""
+    loaded: Loaded
     lint: Any
     results: list[Any]
     report: dict[str, Any]
@@ -104,7 +105,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
         selected &= set(affected_targets(loaded, since, "none", head_keys=keys).labels)
     lint_report = lint_workspace(loaded, patterns or ["//..."])
     if lint_report.errors:   # nothing is written, not even an empty store
-        return BuildOutcome(lint_report, [], report([], time.monotonic() - started, False), None, False, [])
+        return BuildOutcome(loaded, lint_report, [], report([], time.monotonic() - started, False), None, False, [])
     store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
     rules = load_rules(loaded.workspace)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
@@ -127,4 +128,4 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     warnings = list(cache.warnings) if cache else []
     if warnings:
         document["warnings"] = warnings
-    return BuildOutcome(lint_report, results, document, store, interrupted, warnings)
+    return BuildOutcome(loaded, lint_report, results, document, store, interrupted, warnings)

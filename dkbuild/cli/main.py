@@ -14,6 +14,7 @@ COMMANDS = {
     "lint": ("dkbuild.cli.lint", "lint_command", "Check manifests, references and governance policies."),
     "query": ("dkbuild.cli.query", "query_command", "Answer a dependency query over the graph."),
     "graph": ("dkbuild.cli.graph", "graph_command", "Draw the graph of targets (dot, mermaid, json)."),
+    "publish": ("dkbuild.cli.publish", "publish_command", "Push built artifacts, images, SBOMs and provenance."),
     "affected": ("dkbuild.cli.affected", "affected_command",
                  "List targets whose content key changed since a git revision."),
     "why": ("dkbuild.cli.why", "why_command", "Explain why a target is not a cache hit."),

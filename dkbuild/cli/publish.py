@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from dkbuild.cli.build import build_options, print_summary, run_build
+from dkbuild.cli.common import PatternCommand, emit_json
+
+
+@click.command("publish", cls=PatternCommand)
+@click.argument("patterns", nargs=-1)
+@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DKB_REGISTRY, [registry] url).")
+@click.option("--tag", "-t", metavar="VERSION", help="Publish as VERSION instead of metadata.version.")
+@click.option("--dry-run", is_flag=True, help="Build, then show what would be pushed; push nothing.")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@build_options
+@click.pass_context
+def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str | None, tag: str | None,
+                    dry_run: bool, output: str, **kw: Any) -> None:
+    """Build (if needed), then push package artifacts, images, SBOMs and provenance to a registry.
+
+    Tags are immutable: the same digest again is a no-op, another digest is a conflict (exit 1).
+    """
+    from dkbuild.engine.publish import Publisher, PublishError, registry_root, source_revision
+    from dkbuild.oci.reference import parse_location
+    from dkbuild.oci.registry import RegistryClient, RegistryError
+
+    outcome = run_build(ctx, list(patterns), output, **kw)
+    if output == "text":
+        print_summary(outcome.report, dry_run=False)
+    if outcome.interrupted or outcome.failed:
+        click.echo("✗ not publishing: the build did not succeed", err=True)
+        sys.exit(130 if outcome.interrupted else 1)
+    loaded = outcome.loaded
+    settings = loaded.workspace.config.registry
+    try:
+        host, prefix = parse_location(registry_root(registry, settings.url))
+        client = RegistryClient(host, plain_http=kw["plain_http"] or settings.plain_http, insecure=settings.insecure)
+        client.ping()
+    except (PublishError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    except RegistryError as exc:
+        click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""), err=True)
+        click.echo("✗ nothing was published", err=True)
+        sys.exit(1)
+    publisher = Publisher(client, host, prefix, outcome.store.layout, loaded.graph, tag, dry_run,
+                          source_revision(loaded.workspace.root))
+    published = [publisher.publish(r) for r in outcome.results]
+    failed = [p for p in published if p.status in ("failed", "conflict", "skipped")]
+    if output == "json":
+        emit_json({"build": outcome.report, "published": [p.to_json() for p in published],
+                   "summary": _summary(published)})
+    else:
+        for p in published:
+            size = f"{p.size:,} B" if p.size else ""
+            click.echo(f"{p.status:<10} {p.reference}  {p.digest[:19]}  {size}")
+            if p.image:
+                click.echo(f"{p.image['status']:<10} {p.image['reference']}  {p.image['digest'][:19]}")
+            for error in p.errors:
+                click.echo(f"           {error}", err=True)
+        click.echo(("✗ " if failed else "✓ ") + ", ".join(f"{n} {k}" for k, n in _summary(published).items()))
+    sys.exit(1 if failed else 0)
+
+
+def _summary(published: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for p in published:
+        counts[p.status] = counts.get(p.status, 0) + 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,155 @@
+"""Publish built package artifacts (and their images) to a registry, with supply-chain referrers.
+
+Reference: `<registry>/<namespace>/<name>:<version>`. dk doubled the namespace when the registry
+defaulted to `ghcr.io/<namespace>`; here the registry is a root and the namespace is added once
+(and not at all when empty). Tags are immutable: an existing tag with another digest is a
+conflict, the same digest again is a no-op success, so CI re-runs are idempotent. The bytes pushed
+are the bytes stored and hashed locally, so the registry's digest equals the local one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from dkbuild.graph.model import Graph
+from dkbuild.oci import supplychain
+from dkbuild.oci.layout import OciLayout
+
+IMAGE_REPOSITORY_SUFFIX = "image"
+
+
+class PublishError(Exception):
+    """A problem with the whole publish (no registry configured, registry down)."""
+
+
+@dataclass
+class Published:
+    label: str
+    reference: str
+    status: str                      # pushed | unchanged | would-push | conflict | failed | skipped
+    digest: str = ""
+    size: int = 0
+    image: dict[str, Any] | None = None
+    referrers: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "reference": self.reference, "status": self.status, "digest": self.digest,
+                "size": self.size, "image": self.image, "referrers": self.referrers, "errors": self.errors}
+
+
+def registry_root(flag: str | None, config_url: str | None, env: dict[str, str] | None = None) -> str:
+    """--registry > DKB_REGISTRY > workspace.toml [registry] url."""
+    env = dict(os.environ) if env is None else env
+    url = flag or env.get("DKB_REGISTRY") or config_url
+    if not url:
+        raise PublishError("no registry configured: pass --registry oci://HOST/PREFIX, set DKB_REGISTRY, "
+                           "or set [registry] url in workspace.toml")
+    return url
+
+
+def repository_for(prefix: str, namespace: str | None, name: str) -> str:
+    return "/".join(part.strip("/") for part in (prefix, namespace or "", name) if part and part.strip("/"))
+
+
+def source_revision(root: Any) -> dict[str, str] | None:
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    dirty = bool(git("status", "--porcelain"))
+    remote = git("config", "--get", "remote.origin.url") or "git+file://local"
+    return {"commit": commit + ("-dirty" if dirty else ""), "uri": f"{remote}@{commit}"}
+
+
+@dataclass
+class Publisher:
+    client: Any                      # dkbuild.oci.registry.RegistryClient
+    host: str
+    prefix: str
+    layout: OciLayout
+    graph: Graph
+    tag: str | None = None
+    dry_run: bool = False
+    revision: dict[str, str] | None = None
+
+    def publish(self, result: Any) -> Published:
+        from dkbuild.governance.values import is_semver
+        from dkbuild.oci.registry import RegistryError
+
+        node = self.graph.nodes[result.label]
+        model = node.manifest.model
+        version = self.tag or model.metadata.version or ""
+        repo = repository_for(self.prefix, model.metadata.namespace, node.name)
+        reference = f"{self.host}/{repo}:{version}"
+        out = Published(result.label, reference, "failed")
+        if not version:
+            out.errors.append("no version: set metadata.version in dk.yaml or pass --tag")
+            return out
+        if not is_semver(version):
+            out.errors.append(f"version '{version}' is not SemVer (e.g. 1.2.0, without a leading v)")
+            return out
+        package = result.descriptors.get("package")
+        if package is None:
+            out.status = "skipped"
+            out.errors.append(f"not built ({result.status})")
+            return out
+        out.digest, out.size = package["digest"], package["size"]
+        try:
+            out.status, problem = self._push(repo, version, package)
+            if problem:
+                out.errors.append(problem)
+                return out
+            image = result.descriptors.get("image")
+            if image is not None:
+                image_repo = f"{repo}/{IMAGE_REPOSITORY_SUFFIX}"
+                status, problem = self._push(image_repo, version, image)
+                out.image = {"reference": f"{self.host}/{image_repo}:{version}", "digest": image["digest"],
+                             "status": status}
+                if problem:
+                    out.status = status
+                    out.errors.append(problem)
+                    return out
+            out.referrers = self._attach(repo, reference, package, result, node)
+        except RegistryError as exc:
+            out.status = "failed"
+            out.errors.append(str(exc))
+        return out
+
+    def _push(self, repo: str, tag: str, desc: dict[str, Any]) -> tuple[str, str]:
+        """(status, problem): an existing tag is fine only if it already holds this digest."""
+        existing = self.client.pull_manifest(repo, tag)
+        if existing is not None:
+            if existing[2] == desc["digest"]:
+                return "unchanged", ""
+            return "conflict", (f"{self.host}/{repo}:{tag} already exists with digest {existing[2]}, not "
+                                f"{desc['digest']}: tags are immutable; bump metadata.version")
+        if self.dry_run:
+            return "would-push", ""
+        self.client.push_from_layout(self.layout, desc, repo, tag)
+        return "pushed", ""
+
+    def _attach(self, repo: str, reference: str, package: dict[str, Any], result: Any, node: Any) -> list[dict[str, str]]:
+        model = node.manifest.model
+        files = supplychain.content_files(self.layout, package)
+        documents = [
+            (supplychain.SBOM_TYPE, supplychain.sbom(node.name, model.metadata.version or "", model.spec.runtime,
+                                                     files, package["digest"])),
+            (supplychain.PROVENANCE_TYPE, supplychain.provenance(reference, package["digest"], result.label,
+                                                                 result.action_key, result.key, self.revision)),
+        ]
+        referrers = [supplychain.referrer(self.layout, package, kind, doc) for kind, doc in documents]
+        if not self.dry_run:
+            for desc in referrers:
+                self.client.push_from_layout(self.layout, desc, repo, None)
+            tag = supplychain.fallback_tag(package["digest"])
+            existing = self.client.pull_manifest(repo, tag)
+            index = supplychain.merged_index(existing[0] if existing else None, referrers)
+            self.client.push_manifest(repo, tag, index, supplychain.INDEX_TYPE)
+        return [{"artifactType": r["artifactType"], "digest": r["digest"]} for r in referrers]
