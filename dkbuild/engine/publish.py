@@ -146,10 +146,7 @@ class Publisher:
         ]
         referrers = [supplychain.referrer(self.layout, package, kind, doc) for kind, doc in documents]
         if not self.dry_run:
+            # The client keeps the `sha256-<hex>` fallback index for registries without referrers API.
             for desc in referrers:
                 self.client.push_from_layout(self.layout, desc, repo, None)
-            tag = supplychain.fallback_tag(package["digest"])
-            existing = self.client.pull_manifest(repo, tag)
-            index = supplychain.merged_index(existing[0] if existing else None, referrers)
-            self.client.push_manifest(repo, tag, index, supplychain.INDEX_TYPE)
         return [{"artifactType": r["artifactType"], "digest": r["digest"]} for r in referrers]

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from dkbuild.oci.reference import DIGEST_RE, REPOSITORY_RE, TAG_RE
+from dkbuild.oci.registry_errors import (AuthError, DigestMismatch, NotFound, RegistryError, RegistryUnavailable,
+                                         TransientError, parse_challenges)
 
 if TYPE_CHECKING:
     import http.client
@@ -60,83 +62,6 @@ USER_AGENT = "dkb/0.1 (+python http.client)"
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]     # (digest, bytes sent so far, total bytes)
-
-
-# --- errors ----------------------------------------------------------------------------------------
-
-class RegistryError(Exception):
-    """A registry operation failed. The message names registry, repository and operation, never a secret."""
-
-    def __init__(self, message: str, *, status: int | None = None, hint: str = "", registry: str = "",
-                 repository: str = "", operation: str = ""):
-        self.message = message
-        self.status = status
-        self.hint = hint
-        self.registry = registry
-        self.repository = repository
-        self.operation = operation
-        super().__init__(f"{message} (hint: {hint})" if hint else message)
-
-
-class RegistryUnavailable(RegistryError):
-    """Refused, timed out, or 5xx after the bounded retries."""
-
-
-class AuthError(RegistryError):
-    """401/403 after trying the credentials we have (or having none)."""
-
-
-class NotFound(RegistryError):
-    pass
-
-
-class DigestMismatch(RegistryError):
-    """Bytes that do not match the digest they were asked for (or announced with)."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying: connection trouble, timeout, 429 or 5xx."""
-
-    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.retry_after = retry_after
-
-
-# --- WWW-Authenticate ----------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
-
-
-def parse_challenges(header: str) -> list[tuple[str, dict[str, str]]]:
-    """`Bearer realm="r",service="s",scope="repository:a:pull,push", Basic realm="x"` -> [(scheme, params)]."""
-    challenges: list[tuple[str, dict[str, str]]] = []
-    i, n = 0, len(header)
-    while i < n:
-        while i < n and header[i] in " \t,":
-            i += 1
-        m = _TOKEN.match(header, i)
-        if not m:
-            break
-        word, i = m.group(0), m.end()
-        j = i
-        while j < n and header[j] in " \t":
-            j += 1
-        if j < n and header[j] == "=" and challenges:
-            j += 1
-            while j < n and header[j] in " \t":
-                j += 1
-            q = _QUOTED.match(header, j)
-            if q:
-                value, i = re.sub(r"\\(.)", r"\1", q.group(1)), q.end()
-            else:
-                v = _TOKEN.match(header, j)
-                value, i = (v.group(0), v.end()) if v else ("", j)
-            challenges[-1][1][word.lower()] = value
-        else:
-            challenges.append((word.lower(), {}))
-    return challenges
 
 
 # --- the client ------------------------------------------------------------------------------------
@@ -543,7 +468,7 @@ class RegistryClient:
         for number in range(self.retries + 1):
             try:
                 return attempt()
-            except _Transient as exc:
+            except TransientError as exc:
                 last = exc
                 if number == self.retries:
                     break
@@ -562,7 +487,7 @@ class RegistryClient:
                  headers: dict[str, str] | None = None, body: Any = None, limit: int = MAX_ERROR_BODY,
                  consume: Callable[[http.client.HTTPResponse], None] | None = None) -> _Reply | None:
         """One exchange, following redirects and answering one auth challenge. 401/403 raise AuthError,
-        429/5xx and network trouble raise _Transient; other answers are returned. With `consume`,
+        429/5xx and network trouble raise TransientError; other answers are returned. With `consume`,
         a 2xx body is handed to it (inside the attempt, so a broken stream is retried) and None returned."""
         answered = False
         for _ in range(8):
@@ -589,14 +514,14 @@ class RegistryClient:
             if status >= 500 or status == 429:
                 detail = _error_detail(self._read(resp, url, MAX_ERROR_BODY))
                 retry_after = resp.getheader("Retry-After")
-                raise _Transient(f"HTTP {status}{': ' + detail if detail else ''}", status,
+                raise TransientError(f"HTTP {status}{': ' + detail if detail else ''}", status,
                                  float(retry_after) if retry_after and retry_after.isdigit() else None)
             if consume is not None and 200 <= status < 300:
                 try:
                     consume(resp)
                 except (OSError, _http().HTTPException) as exc:
                     self._drop(url)
-                    raise _Transient(_describe(exc)) from None
+                    raise TransientError(_describe(exc)) from None
                 except BaseException:
                     self._drop(url)
                     raise
@@ -697,7 +622,7 @@ class RegistryClient:
         if resp.status in (401, 403):
             raise self._auth_failure(op, repo, resp.status, "the token service rejected the credentials")
         if resp.status >= 500 or resp.status == 429:
-            raise _Transient(f"token service answered HTTP {resp.status}", resp.status)
+            raise TransientError(f"token service answered HTTP {resp.status}", resp.status)
         answer = _json_object(data) if resp.status == 200 else {}
         token = answer.get("token") or answer.get("access_token")
         if not isinstance(token, str) or not token:
@@ -774,7 +699,7 @@ class RegistryClient:
                 self._drop(url)
                 if reused and retry_stale:
                     continue       # the server closed an idle keep-alive connection: reconnect once
-                raise _Transient(_describe(exc)) from None
+                raise TransientError(_describe(exc)) from None
             except (OSError, client.HTTPException) as exc:
                 self._drop(url)
                 import ssl
@@ -783,7 +708,7 @@ class RegistryClient:
                                       f"{getattr(exc, 'reason', None) or exc.__class__.__name__}",
                                       hint="use plain_http for a registry without TLS, or insecure to skip "
                                            "certificate checks") from None
-                raise _Transient(_describe(exc)) from None
+                raise TransientError(_describe(exc)) from None
             finally:
                 if payload is not None and hasattr(payload, "close"):
                     payload.close()
@@ -808,7 +733,7 @@ class RegistryClient:
             return data
         except (OSError, _http().HTTPException) as exc:
             self._drop(url)
-            raise _Transient(_describe(exc)) from None
+            raise TransientError(_describe(exc)) from None
 
     def _drain(self, resp: http.client.HTTPResponse, url: str) -> None:
         self._read(resp, url, MAX_ERROR_BODY)

@@ -19,7 +19,6 @@ from dkbuild.oci.jsoncanon import canonical_bytes, descriptor
 from dkbuild.oci.layout import OciLayout
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_CONFIG = b"{}"
 SBOM_TYPE = "application/vnd.cyclonedx+json"
@@ -91,16 +90,3 @@ def referrer(layout: OciLayout, subject: dict[str, Any], artifact_type: str, doc
     })
     layout.put_blob(manifest)
     return descriptor(MANIFEST_TYPE, manifest, artifact_type=artifact_type)
-
-
-def fallback_tag(subject_digest: str) -> str:
-    """The OCI 1.1 referrers tag schema, for registries without the referrers API."""
-    return subject_digest.replace(":", "-")
-
-
-def merged_index(existing: bytes | None, referrers: list[dict[str, Any]]) -> bytes:
-    """The referrers index for the fallback tag: what was there plus ours, one entry per digest."""
-    manifests = {m["digest"]: m for m in (json.loads(existing)["manifests"] if existing else [])}
-    manifests.update({r["digest"]: r for r in referrers})
-    return canonical_bytes({"schemaVersion": 2, "mediaType": INDEX_TYPE,
-                            "manifests": [manifests[d] for d in sorted(manifests)]})
