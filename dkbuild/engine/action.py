@@ -18,7 +18,6 @@ class Action:
     target: BuildTarget
     action_key: str
     steps: tuple[str, ...]            # what would run, e.g. ("package artifact", "image (buildah)")
-    image_backend: str | None = None
 
     @property
     def label(self) -> str:

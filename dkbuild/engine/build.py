@@ -90,7 +90,7 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
             extra["image_backend"] = backend
         if stamp:
             extra["stamp"] = stamp
-        actions.append(Action(target, action_key(target.key, "build", extra), tuple(steps), backend))
+        actions.append(Action(target, action_key(target.key, "build", extra), tuple(steps)))
     return actions
 
 
@@ -128,7 +128,7 @@ def run_action(action: Action, store: LocalStore, rules: RuleSet, options: Build
         if entry is None and options.dry_run:
             result.status = "miss"
         elif entry is None:
-            artifacts, blobs = _produce(action, store, rules, stamp)
+            artifacts, blobs = _produce(action, store, rules, stamp, options.image_backend)
             entry = store.cache.store(action.action_key, action.label, target.key, artifacts, blobs)
             if remote is not None:
                 remote.upload(entry, store)
@@ -144,8 +144,8 @@ def run_action(action: Action, store: LocalStore, rules: RuleSet, options: Build
     return result
 
 
-def _produce(action: Action, store: LocalStore, rules: RuleSet,
-             stamp: dict[str, str] | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def _produce(action: Action, store: LocalStore, rules: RuleSet, stamp: dict[str, str] | None,
+             image_backend: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
     target = action.target
     rule = rules.rule_of(target.node)
     assert rule is not None
@@ -156,7 +156,7 @@ def _produce(action: Action, store: LocalStore, rules: RuleSet,
     request = rule.image_request(target)
     if request is not None:
         from dkbuild.oci.backends import choose_backend
-        image = choose_backend(request, action.image_backend or "auto").build(request, store.layout)
+        image = choose_backend(request, image_backend).build(request, store.layout)
         artifacts["image"] = image.descriptor
         blobs += image.blobs
     return artifacts, blobs

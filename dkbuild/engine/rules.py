@@ -51,18 +51,20 @@ class Rule:
     def image_request(self, target: "BuildTarget") -> "ImageRequest | None":
         """A container image to build with the package, or None. Default: a Dockerfile at the
         package root is built with it."""
-        if "Dockerfile" not in target.files:
-            return None
+        return self._image_request(target, "Dockerfile") if "Dockerfile" in target.files else None
+
+    def _image_request(self, target: "BuildTarget", dockerfile: str | None) -> "ImageRequest":
         from dkbuild.oci.backends import ImageRequest
         from dkbuild.oci.tarball import source_date_epoch
 
         spec = target.node.manifest.model.spec
         return ImageRequest(
             label=target.label, package_dir=target.package_dir, files=dict(target.files),
-            dockerfile="Dockerfile", build_args=dict(self.settings(target.workspace).get("build_args", {})),
+            dockerfile=dockerfile, build_args=dict(self.settings(target.workspace).get("build_args", {})),
             command=list(spec.command), env={e.name: str(e.value) for e in spec.env if e.value is not None},
             base_image=self.settings(target.workspace).get("base_image"),
-            workspace_root=target.workspace.root, source_date_epoch=source_date_epoch())
+            workspace_root=target.workspace.root, source_date_epoch=source_date_epoch(),
+            base_plain_http=bool(self.settings(target.workspace).get("base_plain_http", False)))
 
 
 @dataclass(frozen=True)

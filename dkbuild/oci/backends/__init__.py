@@ -31,9 +31,10 @@ class ImageRequest:
     build_args: dict[str, str]
     command: list[str]              # spec.command: the entrypoint of assembled images
     env: dict[str, str]             # literal spec.env values
-    base_image: str | None          # assembly base: "oci:<dir>@sha256:<manifest digest>"
+    base_image: str | None          # assembly base: "oci:<dir>@sha256:<digest>" or "host/repo@sha256:<digest>"
     workspace_root: Path
     source_date_epoch: int
+    base_plain_http: bool = False   # reach a registry base over HTTP (local test registries)
 
 
 @dataclass(frozen=True)

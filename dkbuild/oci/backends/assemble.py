@@ -45,12 +45,8 @@ def parse_base_ref(ref: str, workspace_root: Path) -> tuple[Path, str]:
     """`oci:<dir>@sha256:<hex>` -> (layout dir, manifest digest). Unpinned refs are refused: a tag
     can move, and the base must be part of the content key."""
     if not ref.startswith("oci:"):
-        if "@sha256:" in ref:
-            raise BackendUnavailable(
-                f"base image {ref!r}: pulling base images from a registry is not supported yet; copy it "
-                f"into a local OCI layout (`skopeo copy docker://{ref} oci:<dir>`) and set the base to "
-                "oci:<dir>@<manifest digest>")
-        raise BadImageRequest(f"base image {ref!r} is not pinned; use oci:<dir>@sha256:<manifest digest>")
+        raise BadImageRequest(f"base image {ref!r} is not pinned; use oci:<dir>@sha256:<manifest digest> "
+                              "or <registry>/<repository>@sha256:<manifest digest>")
     location, at, digest = ref[len("oci:"):].rpartition("@")
     if not at:
         raise BadImageRequest(f"base image {ref!r} is not pinned by digest; use oci:<dir>@sha256:<manifest "
@@ -61,6 +57,32 @@ def parse_base_ref(ref: str, workspace_root: Path) -> tuple[Path, str]:
         raise BadImageRequest(f"base image {ref!r} names no OCI layout directory")
     path = Path(location)
     return (path if path.is_absolute() else workspace_root / path), digest
+
+
+def pull_base(request: ImageRequest, layout: OciLayout) -> tuple[Path, str]:
+    """A registry base pinned by digest, pulled into dkb's own store (every digest verified); the
+    digest pins it, so the store can serve it on later builds without asking the registry again."""
+    from dkbuild.oci.reference import parse_reference
+    from dkbuild.oci.registry import RegistryClient, RegistryError
+
+    ref = request.base_image or ""
+    if "@sha256:" not in ref:
+        raise BadImageRequest(f"base image {ref!r} is not pinned by digest; use <registry>/<repository>"
+                              "@sha256:<manifest digest> or oci:<dir>@sha256:<manifest digest> (a tag can move)")
+    try:
+        parsed = parse_reference(ref)
+    except ValueError as exc:
+        raise BadImageRequest(f"base image {ref!r}: {exc}") from None
+    if not parsed.digest:
+        raise BadImageRequest(f"base image {ref!r} is not pinned by digest; use {parsed.registry}/"
+                              f"{parsed.repository}@sha256:<manifest digest> (a tag can move)")
+    if not (layout.root / "blobs" / "sha256" / parsed.digest.removeprefix("sha256:")).exists():
+        try:
+            with RegistryClient(parsed.registry, plain_http=request.base_plain_http) as client:
+                client.pull_into_layout(parsed.repository, parsed.digest, layout)
+        except RegistryError as exc:
+            raise BackendUnavailable(f"base image {ref!r} could not be pulled: {exc}") from None
+    return layout.root, parsed.digest
 
 
 class BaseLayout:
@@ -152,7 +174,10 @@ class AssembleBackend:
         if not request.base_image:
             raise BadImageRequest(f"{request.label}: no base image to assemble on; set base_image "
                                   "(oci:<dir>@sha256:<digest>)")
-        root, digest = parse_base_ref(request.base_image, request.workspace_root)
+        if request.base_image.startswith("oci:"):
+            root, digest = parse_base_ref(request.base_image, request.workspace_root)
+        else:
+            root, digest = pull_base(request, layout)
         base = BaseLayout(root, request.base_image)
         base_manifest = base.image_manifest(digest)
         base_config = json.loads(base.blob(base_manifest["config"]["digest"], base_manifest["config"].get("size"),
