@@ -542,3 +542,23 @@ def test_backends_package_does_not_import_python_on_whales():
             "dkbuild.oci.backends.assemble; print('python_on_whales' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_buildx_probe_skips_docker_when_there_is_no_daemon(monkeypatch, tmp_path) -> None:
+    """No DOCKER_HOST, no context, no socket: answered without python-on-whales or `docker info`."""
+    import sys
+    from pathlib import Path
+
+    from dkbuild.oci.backends.buildx import BuildxBackend
+
+    if Path("/var/run/docker.sock").exists() or not __import__("shutil").which("docker"):
+        pytest.skip("needs a docker CLI without a local daemon")
+    for var in ("DOCKER_HOST", "DOCKER_CONTEXT", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    sys.modules.pop("python_on_whales", None)
+    reason = BuildxBackend().available()
+    assert reason and "not reachable" in reason
+    assert "python_on_whales" not in sys.modules
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")          # then the real probe runs
+    assert "not reachable" in (BuildxBackend().available() or "")

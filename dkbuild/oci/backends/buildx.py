@@ -8,14 +8,26 @@ python-on-whales is imported inside the methods: dkb start-up must not pay for i
 
 from __future__ import annotations
 
+import json
+import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dkbuild.oci.backends import BackendUnavailable, ImageBuildFailed, ImageRequest, ImageResult
-from dkbuild.oci.backends.context import dockerfile_in_context, tail, write_build_context
+from dkbuild.oci.backends import (
+    BackendUnavailable,
+    ImageBuildFailed,
+    ImageRequest,
+    ImageResult,
+)
+from dkbuild.oci.backends.context import (
+    dockerfile_in_context,
+    tail,
+    write_build_context,
+)
 from dkbuild.oci.backends.ociimport import import_layout_tar
 from dkbuild.oci.layout import OciLayout
 
@@ -44,11 +56,37 @@ class BuildxBackend:
         self.platforms = list(platforms) if platforms else [host_platform()]
         self.client_call = list(client_call) if client_call else ["docker"]
 
+    def _no_local_daemon(self) -> str | None:
+        """A cheap answer before importing python-on-whales and running `docker info` (~0.15 s on
+        every build): the default docker CLI, no DOCKER_HOST, no other context, no named builder,
+        and no daemon socket means there is no Docker to talk to."""
+        if self.builder is not None or self.client_call != ["docker"]:
+            return None
+        if shutil.which("docker") is None:
+            return f"docker CLI 'docker' not found on PATH; {DOCKER_HINT}"
+        if os.environ.get("DOCKER_HOST") or os.environ.get("DOCKER_CONTEXT"):
+            return None
+        config = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
+        try:
+            if json.loads(config.read_text()).get("currentContext", "default") != "default":
+                return None
+        except (OSError, ValueError, AttributeError):
+            pass
+        sockets = [Path("/var/run/docker.sock")]
+        if os.environ.get("XDG_RUNTIME_DIR"):
+            sockets.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "docker.sock")
+        if any(s.exists() for s in sockets):
+            return None
+        return f"docker daemon not reachable (no DOCKER_HOST and no docker.sock); {DOCKER_HINT}"
+
     def _client(self) -> Any:
         from python_on_whales import DockerClient
         return DockerClient(client_call=self.client_call)
 
     def available(self) -> str | None:
+        unreachable = self._no_local_daemon()
+        if unreachable:
+            return unreachable
         from python_on_whales import ClientNotFoundError, DockerException
 
         docker = self._client()
