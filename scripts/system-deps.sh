@@ -8,6 +8,7 @@ declare -A BINARY_OF=(
   [skopeo]=skopeo
   [umoci]=umoci
   [buildah]=buildah
+  [chromium]=chromium
 )
 
 missing=()

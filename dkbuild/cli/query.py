@@ -20,12 +20,14 @@ def query_command(ctx: click.Context, expression: str, output: str) -> None:
     Functions: deps, rdeps, allpaths, somepath, kind, attr, filter; operators + - ^
     (union, except, intersect); let x = e in e; patterns as words.
     """
-    from dkbuild.graph.query import QuerySyntaxError, evaluate
+    import dkbuild.lineage.query  # noqa: F401  (registers produces, consumes, pii, impact, lineage, classification)
+    from dkbuild.graph.query import QuerySyntaxError
+    from dkbuild.lineage.query import evaluate_with_reasons
 
     loaded = load_workspace_graph(ctx, "json" if output == "json" else "text")
     note_warnings(loaded)
     try:
-        ids = evaluate(expression, loaded.graph, loaded.current_package)
+        ids, reasons = evaluate_with_reasons(expression, loaded.graph, loaded.current_package)
     except QuerySyntaxError as exc:
         caret = " " * max(exc.column - 1, 0) + "^"
         if output == "json":
@@ -36,17 +38,21 @@ def query_command(ctx: click.Context, expression: str, output: str) -> None:
         sys.exit(2)
     except PatternError as exc:
         fail_pattern(exc, "json" if output == "json" else "text")
-    render_targets(loaded, ids, output)
+    render_targets(loaded, ids, output, reasons)
 
 
-def render_targets(loaded, ids: set[str], output: str) -> None:  # type: ignore[no-untyped-def]
+def render_targets(loaded, ids: set[str], output: str,  # type: ignore[no-untyped-def]
+                   reasons: dict[str, list[str]] | None = None) -> None:
     from dkbuild.graph import render
 
     graph = loaded.graph
     if output == "json":
         from dkbuild.api import compute_keys
 
-        emit_json(render.render_json(graph, ids, compute_keys(loaded).keys))
+        document = render.render_json(graph, ids, compute_keys(loaded).keys)
+        for target in document["targets"]:
+            target["reasons"] = (reasons or {}).get(target["label"], [])
+        emit_json(document)
     elif output == "dot":
         click.echo(render.render_dot(graph, ids), nl=False)
     elif output == "mermaid":

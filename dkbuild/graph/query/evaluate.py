@@ -25,12 +25,14 @@ _APPLY = {
 
 
 def evaluate(expr: str | Expr, graph: Graph, current_package: str = "",
-             functions: dict[str, Function] | None = None) -> set[str]:
-    """The node ids an expression denotes. Raises QuerySyntaxError or PatternError."""
+             functions: dict[str, Function] | None = None,
+             reasons: dict[str, list[str]] | None = None) -> set[str]:
+    """The node ids an expression denotes. Raises QuerySyntaxError or PatternError. Pass a dict
+    as `reasons` to collect, per node, why functions that explain themselves returned it."""
     table = FUNCTIONS if functions is None else functions
     text = expr if isinstance(expr, str) else ""
     tree = parse(expr, table) if isinstance(expr, str) else expr
-    return _Evaluator(Context(graph, current_package), table, text).eval(tree, {})
+    return _Evaluator(Context(graph, current_package, reasons), table, text).eval(tree, {})
 
 
 class _Evaluator:

@@ -34,6 +34,8 @@ class Context:
     """What an implementation may look at besides its arguments."""
     graph: Graph
     current_package: str = ""
+    # When not None, functions may record why they returned a node (shown by --output json).
+    reasons: dict[str, list[str]] | None = None
 
 
 Implementation = Callable[[Context, list[Any]], set[str]]
