@@ -7,10 +7,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,6 +19,7 @@ from dkbuild.api import load
 from dkbuild.lineage import events as E
 from dkbuild.lineage.naming import dataset_identity
 from tests.conftest import git
+from tests.lineage_receiver import LineageReceiver
 from tests.openlineage_validation import event_errors, registry, validate_event
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "monorepo"
@@ -237,35 +236,9 @@ def test_run_ids_are_time_ordered_uuid7() -> None:
 
 # --- transports ----------------------------------------------------------------------------------
 
-class _Receiver:
-    def __init__(self, status: int = 200) -> None:
-        self.requests: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "event": json.loads(body)})
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver()
+def receiver() -> Iterator[LineageReceiver]:
+    r = LineageReceiver()
     yield r
     r.close()
 
@@ -276,7 +249,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_emit_over_http_with_bearer(dkb, ws_copy: Path, receiver: _Receiver) -> None:  # type: ignore[no-untyped-def]
+def test_emit_over_http_with_bearer(dkb, ws_copy: Path, receiver: LineageReceiver) -> None:  # type: ignore[no-untyped-def]
     result = dkb("lineage", "emit", "//pipelines/...", "--transport", "http", "--url", receiver.url,
                  "--output", "json", cwd=ws_copy, env={"OPENLINEAGE_API_KEY": "sekret-key"})
     assert result.code == 0, result
@@ -293,7 +266,7 @@ def test_emit_over_http_with_bearer(dkb, ws_copy: Path, receiver: _Receiver) -> 
     assert not (ws_copy / ".dkb" / "lineage" / "spool.jsonl").exists()
 
 
-def test_openlineage_url_env_selects_http(dkb, ws_copy: Path, receiver: _Receiver) -> None:  # type: ignore[no-untyped-def]
+def test_openlineage_url_env_selects_http(dkb, ws_copy: Path, receiver: LineageReceiver) -> None:  # type: ignore[no-untyped-def]
     result = dkb("lineage", "emit", "//pipelines/enrich", cwd=ws_copy, env={"OPENLINEAGE_URL": receiver.url})
     assert result.code == 0, result
     assert len(receiver.requests) == 4      # 3 datasets + 1 job
@@ -330,7 +303,7 @@ def test_backend_down_spools_then_replay_delivers(dkb, ws_copy: Path) -> None:  
     # still down: replay keeps them and says so
     again = dkb("lineage", "replay", "--url", down, cwd=ws_copy)
     assert again.code == 1 and len(spool.read_text().splitlines()) == 6
-    up = _Receiver()
+    up = LineageReceiver()
     try:
         replayed = dkb("lineage", "replay", "--url", up.url, "--output", "json", cwd=ws_copy)
         assert replayed.code == 0, replayed

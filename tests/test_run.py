@@ -11,10 +11,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 from dkbuild.api import load
 from dkbuild.lineage.storeenv import StoreEnvError, mask, store_env
 from tests.conftest import API, EXAMPLE, connector, dataset, transform
+from tests.lineage_receiver import LineageReceiver
 from tests.openlineage_validation import validate_event
 
 SECRET = "s3cr@t/pw!"   # needs URL encoding, and must never be printed
@@ -30,39 +29,9 @@ SECRET = "s3cr@t/pw!"   # needs URL encoding, and must never be printed
 
 # --- fixtures ------------------------------------------------------------------------------------
 
-class Receiver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append((self.path, json.loads(body)))
-                self.send_response(201)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [body for _, body in self.requests]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[LineageReceiver]:
+    r = LineageReceiver()
     yield r
     r.close()
 
@@ -125,7 +94,7 @@ def assert_one_run(events: list[dict[str, Any]], expected_types: list[str]) -> s
     return run_id
 
 
-def http_args(receiver: Receiver) -> list[str]:
+def http_args(receiver: LineageReceiver) -> list[str]:
     return ["--transport", "http", "--lineage-url", receiver.url]
 
 
@@ -224,7 +193,7 @@ def test_successful_run_sends_start_then_complete(workspace, dkb, receiver, tmp_
     result = dkb("run", "//pipelines/job", *http_args(receiver), "--", "--limit", "3", cwd=root, env=run_env())
     assert result.code == 0, result
     assert "job ran" in result.out
-    assert {path for path, _ in receiver.requests} == {"/api/v1/lineage"}
+    assert {r["path"] for r in receiver.requests} == {"/api/v1/lineage"}
     run_id = assert_one_run(receiver.events, ["START", "COMPLETE"])
     assert run_id in result.err and receiver.url in result.err
     report = json.loads((tmp_path / "report.json").read_text())
