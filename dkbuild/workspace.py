@@ -167,6 +167,8 @@ def _config_diagnostic(err: Any, text: str, file: str = WORKSPACE_FILE) -> Any:
         for part in loc[:-1]:
             field = parent.model_fields.get(part)
             annotation = getattr(field, "annotation", None) if field else None
+            if field is None and parent is EnvironmentsSection:
+                annotation = EnvironmentSettings          # [environments.<name>] tables
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 parent = annotation
         valid = list(parent.model_fields)

@@ -72,3 +72,11 @@ def test_no_workspace(tmp_path: Path) -> None:
     with pytest.raises(DkbError) as err:
         load_workspace(tmp_path)
     assert err.value.diagnostics[0].code == "E120"
+
+
+def test_unknown_key_in_an_environment_table(tmp_path: Path) -> None:
+    (tmp_path / "workspace.toml").write_text("[environments.prod]\napproval = 2\n")
+    with pytest.raises(DkbError) as err:
+        load_workspace(tmp_path)
+    d = err.value.diagnostics[0]
+    assert d.code == "E122" and "approvals" in d.hint

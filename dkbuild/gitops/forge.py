@@ -1,0 +1,59 @@
+"""What a forge does for dkb: put a branch with changed files in front of reviewers.
+
+`git` pushes the branch to the GitOps remote and prints a compare URL; `github` also opens (or
+updates) a pull request with labels and reviewers. Re-running the same change updates the same
+branch and pull request instead of opening a second one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    branch: str                          # e.g. promote/enrich/dev/c0/1.2.0
+    base: str                            # the GitOps base branch, e.g. main
+    title: str
+    body: str                            # markdown
+    commit_message: str
+    files: dict[str, str]                # repository path -> full new content
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    auto_merge: bool = False
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    branch: str
+    url: str                             # the pull request, or the compare URL for plain git
+    number: int | None = None            # pull request number (github)
+    created: bool = True                 # False when an existing branch/PR was updated or unchanged
+    commit: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    branch: str
+    title: str
+    url: str
+    number: int | None = None
+
+
+class ForgeError(Exception):
+    """A forge refused or could not be reached; `hint` says what to do. Never carries tokens."""
+
+    def __init__(self, message: str, hint: str = ""):
+        self.hint = hint
+        super().__init__(message)
+
+
+class Forge(Protocol):
+    name: str
+
+    def submit(self, change: ChangeRequest) -> ChangeResult: ...
+
+    def pending(self, prefix: str) -> list[PendingChange]:
+        """Open changes (PRs, or branches for plain git) whose branch starts with `prefix`."""
+        ...
