@@ -27,7 +27,22 @@ def _run(cwd: str | None, *args: str, check: bool = True, what: str = "") -> sub
     return proc
 
 
-class Checkout:
+class _TempDir:
+    """A directory that lives as long as the `with` block (or until `close`)."""
+
+    dir: str
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Checkout(_TempDir):
     """A temporary clone of the GitOps remote, for reading the base branch and its history."""
 
     def __init__(self, remote: str, base: str):
@@ -43,15 +58,6 @@ class Checkout:
             self.close()
             raise ForgeError(f"the GitOps repository {remote} has no branch '{base}'",
                              hint="create it, or set [gitops] branch in workspace.toml")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def ref(self) -> str:
@@ -138,7 +144,7 @@ class GitForge:
         return f"{self.remote}#{branch}"
 
 
-class _Mirror:
+class _Mirror(_TempDir):
     """A throwaway bare fetch of the remote's branches (for `pending`)."""
 
     def __init__(self, remote: str):
@@ -150,15 +156,6 @@ class _Mirror:
             self.close()
             raise ForgeError(f"cannot fetch the GitOps repository {remote}: {proc.stderr.strip()}",
                              hint="check [gitops] repo in workspace.toml and that you can reach it")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def heads(self, prefix: str) -> dict[str, str]:
         out = _run(self.dir, "for-each-ref", "--format=%(refname:strip=2) %(objectname)",
