@@ -129,3 +129,13 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     if warnings:
         document["warnings"] = warnings
     return BuildOutcome(loaded, lint_report, results, document, store, interrupted, warnings)
+
+
+def service_workspace(workspace: Workspace) -> Workspace:
+    """The workspace with environment and personal (user config) settings layered in, for talking
+    to services: registries, caches, lineage backends. Never for content keys, which must not
+    depend on who runs the build."""
+    from dkbuild.userconfig import effective_config
+
+    config, _origins = effective_config(workspace.root)
+    return Workspace(workspace.root, config)

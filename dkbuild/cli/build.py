@@ -68,7 +68,8 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     from dkbuild.governance.render import render_text
 
     loaded = load_workspace_graph(ctx, output)
-    cfg = loaded.workspace.config
+    from dkbuild.api import service_workspace
+    cfg = service_workspace(loaded.workspace).config      # user/env settings for the cache, not for keys
     options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend)
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,

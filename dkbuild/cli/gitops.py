@@ -44,7 +44,8 @@ def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str, requ
     from dkbuild.oci.reference import parse_location
     from dkbuild.oci.registry import RegistryClient
 
-    settings = loaded.workspace.config.registry
+    from dkbuild.api import service_workspace
+    settings = service_workspace(loaded.workspace).config.registry
     try:
         host, prefix = parse_location(registry_root(flag, settings.url))
     except (PublishError, ValueError) as exc:

@@ -38,6 +38,7 @@ def emit_command(ctx: click.Context, patterns: tuple[str, ...], transport: str |
     """
     from dkbuild.graph.select import select
     from dkbuild.lineage.events import dataset_events, io_datasets, job_event
+    from dkbuild.api import service_workspace
     from dkbuild.lineage.transport import LineageConfigError, make_emitter
 
     loaded = load_workspace_graph(ctx, output)
@@ -57,7 +58,7 @@ def emit_command(ctx: click.Context, patterns: tuple[str, ...], transport: str |
     events += [job_event(graph, t, loaded.workspace) for t in transforms]
 
     try:
-        emitter = make_emitter(loaded.workspace, transport=transport, url=url)
+        emitter = make_emitter(service_workspace(loaded.workspace), transport=transport, url=url)
     except LineageConfigError as exc:
         _usage_error(str(exc), output)
     with emitter:

@@ -34,7 +34,8 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
         click.echo("✗ not publishing: the build did not succeed", err=True)
         sys.exit(130 if outcome.interrupted else 1)
     loaded = outcome.loaded
-    settings = loaded.workspace.config.registry
+    from dkbuild.api import service_workspace
+    settings = service_workspace(loaded.workspace).config.registry
     try:
         host, prefix = parse_location(registry_root(registry, settings.url))
         client = RegistryClient(host, plain_http=kw["plain_http"] or settings.plain_http, insecure=settings.insecure)

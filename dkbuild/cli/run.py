@@ -68,10 +68,11 @@ def run_command(ctx: click.Context, target: str, args: tuple[str, ...], dry_run:
         _error(str(exc), output)
     emitter = None
     if not dry_run:
+        from dkbuild.api import service_workspace
         from dkbuild.lineage.transport import make_emitter
 
         try:
-            emitter = make_emitter(loaded.workspace, transport=transport, url=lineage_url)
+            emitter = make_emitter(service_workspace(loaded.workspace), transport=transport, url=lineage_url)
         except (ValueError, OSError) as exc:   # LineageConfigError is a ValueError
             _error(f"lineage transport: {exc}", output)
     try:
