@@ -139,3 +139,21 @@ def service_workspace(workspace: Workspace) -> Workspace:
 
     config, _origins = effective_config(workspace.root)
     return Workspace(workspace.root, config)
+
+
+def lineage_emitter(workspace: Workspace, transport: str | None = None, url: str | None = None) -> Any:
+    """The OpenLineage emitter for `dkb run` and `dkb lineage emit`: flags, then environment and
+    configuration, then the `dkb dev` stack's Marquez when it is up, then the file transport."""
+    import os
+
+    from dkbuild.lineage.transport import make_emitter
+
+    service = service_workspace(workspace)
+    if transport is None and url is None and service.config.lineage.url is None \
+            and not os.environ.get("OPENLINEAGE_URL"):
+        from dkbuild.devstack import dev_endpoints
+
+        endpoints = dev_endpoints(service)
+        if endpoints:
+            transport, url = "composite", endpoints["lineage"]     # file + the stack's Marquez
+    return make_emitter(service, transport=transport, url=url)

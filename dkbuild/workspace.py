@@ -39,7 +39,8 @@ class RegistrySection(Section):
 class CacheSection(Section):
     dir: str = ".dkb"
     remote: str | None = None
-    remote_write: bool = False
+    # No remote_write here on purpose: writing the shared cache is a per-job decision
+    # (--remote-cache-write), so a pull-request build can never be configured into poisoning it.
     max_size: str | None = None
 
 
@@ -92,6 +93,23 @@ class RulesSection(BaseModel):
     paths: list[str] = Field(default_factory=lambda: ["rules"])
 
 
+class DevSettings(Section):
+    """The `[dev]` section of workspace.toml (host ports default to the DataKit FAQ's)."""
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    minio_port: int = Field(9000, ge=1, le=65535)
+    minio_console_port: int = Field(9001, ge=1, le=65535)
+    marquez_port: int = Field(5000, ge=1, le=65535)
+    marquez_admin_port: int = Field(5001, ge=1, le=65535)
+    marquez_web_port: int = Field(3000, ge=1, le=65535)
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    # Image overrides by service name (redpanda, minio, postgres, marquez, marquez-web).
+    images: dict[str, str] = Field(default_factory=dict)
+    # Host address the ports are published on; localhost keeps the dev credentials off the network.
+    bind_address: str = "127.0.0.1"
+    minio_user: str = "minioadmin"
+    minio_password: str = "minioadmin"
+
+
 class WorkspaceConfig(Section):
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
@@ -101,6 +119,7 @@ class WorkspaceConfig(Section):
     environments: EnvironmentsSection = Field(default_factory=EnvironmentsSection)
     policy: PolicySection = Field(default_factory=PolicySection)
     rules: RulesSection = Field(default_factory=RulesSection)
+    dev: DevSettings = Field(default_factory=DevSettings)
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data, for content keys (a rule hashes only what it reads)."""

@@ -20,7 +20,8 @@ def test_defaults_for_every_section(tmp_path: Path) -> None:
     (tmp_path / "workspace.toml").write_text("")
     cfg = load_workspace(tmp_path).config
     assert cfg.workspace.packages == ["**"]
-    assert cfg.cache.dir == ".dkb" and cfg.cache.remote_write is False
+    assert cfg.cache.dir == ".dkb" and cfg.cache.remote is None
+    assert cfg.dev.marquez_port == 5000
     assert cfg.lineage.transport == "file"
     assert cfg.gitops.branch == "main"
     assert cfg.environments.order == ["dev", "int", "prod"]

@@ -2,13 +2,21 @@ from __future__ import annotations
 
 import click
 
-from dkbuild.cli.common import PatternCommand, emit_json, fail, fail_pattern, load_workspace_graph, note_warnings
+from dkbuild.cli.common import (
+    PatternCommand,
+    complete_labels,
+    emit_json,
+    fail,
+    fail_pattern,
+    load_workspace_graph,
+    note_warnings,
+)
 from dkbuild.diagnostics import DkbError
 from dkbuild.graph.labels import PatternError
 
 
 @click.command("affected", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--since", "since", required=True, metavar="REF",
               help="Compare with the merge base of REF and HEAD (e.g. origin/main, HEAD~1).")
 @click.option("--dependents", type=click.Choice(["none", "direct", "transitive"]), default="none",

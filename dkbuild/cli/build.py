@@ -8,7 +8,14 @@ from typing import Any, Callable
 
 import click
 
-from dkbuild.cli.common import PatternCommand, emit_json, fail, fail_pattern, load_workspace_graph
+from dkbuild.cli.common import (
+    PatternCommand,
+    complete_labels,
+    emit_json,
+    fail,
+    fail_pattern,
+    load_workspace_graph,
+)
 from dkbuild.diagnostics import DkbError
 from dkbuild.graph.labels import PatternError
 
@@ -32,7 +39,7 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command("build", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--dry-run", is_flag=True, help="Show action keys, cache hits and what would run; build nothing.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--affected", is_flag=True, help="Build only targets whose content key changed (needs --since).")
@@ -73,8 +80,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend)
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
-                                             plain_http or cfg.registry.plain_http, cfg.cache.remote,
-                                             cfg.cache.remote_write)
+                                             plain_http or cfg.registry.plain_http, cfg.cache.remote)
     except RemoteCacheRequired as exc:
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None

@@ -81,3 +81,10 @@ class PatternCommand(click.Command):
         if "patterns" in ctx.params:
             ctx.params["patterns"] = tuple(shielded.get(p, p) for p in ctx.params["patterns"])
         return rest
+
+
+def complete_labels(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Label completion for pattern arguments (imported only when the shell asks)."""
+    from dkbuild.completion import complete_labels as complete
+
+    return complete(ctx, param, incomplete)

@@ -11,6 +11,7 @@ import click
 
 from dkbuild.cli.common import (
     PatternCommand,
+    complete_labels,
     emit_json,
     fail_pattern,
     load_workspace_graph,
@@ -39,12 +40,11 @@ def _setup(ctx: click.Context, output: str):  # type: ignore[no-untyped-def]
 
 
 def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str, required: bool = True):  # type: ignore[no-untyped-def]
+    from dkbuild.api import service_workspace
     from dkbuild.engine.publish import PublishError, registry_root
     from dkbuild.gitops.promotion import Registry
     from dkbuild.oci.reference import parse_location
     from dkbuild.oci.registry import RegistryClient
-
-    from dkbuild.api import service_workspace
     settings = service_workspace(loaded.workspace).config.registry
     try:
         host, prefix = parse_location(registry_root(flag, settings.url))
@@ -157,7 +157,7 @@ def _env_cell(config: Any, env: str, cell: str | None, output: str) -> str:
 
 
 @click.command("promote", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--to", "env", required=True, metavar="ENV", help="Target environment (see [environments] order).")
 @click.option("--cell", metavar="CELL", help="Target cell (default: the environment's cell, else c0).")
 @click.option("--version", "version", metavar="VERSION", help="Version to promote (default: metadata.version).")
@@ -204,7 +204,7 @@ def promote_command(ctx: click.Context, patterns: tuple[str, ...], env: str, cel
 
 
 @click.command("rollback")
-@click.argument("package")
+@click.argument("package", shell_complete=complete_labels)
 @click.option("--env", "env", required=True, metavar="ENV", help="Environment to roll back.")
 @click.option("--cell", metavar="CELL", help="Cell (default: the environment's cell, else c0).")
 @click.option("--to", "to", metavar="VERSION", help="Version to go back to (default: the previous one deployed).")
@@ -235,7 +235,7 @@ def rollback_command(ctx: click.Context, package: str, env: str, cell: str | Non
 
 
 @click.command("status", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX, to compare with the latest published.")
 @click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to the registry.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)

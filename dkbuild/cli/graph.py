@@ -2,13 +2,19 @@ from __future__ import annotations
 
 import click
 
-from dkbuild.cli.common import PatternCommand, fail_pattern, load_workspace_graph, note_warnings
+from dkbuild.cli.common import (
+    PatternCommand,
+    complete_labels,
+    fail_pattern,
+    load_workspace_graph,
+    note_warnings,
+)
 from dkbuild.cli.query import render_targets
 from dkbuild.graph.labels import PatternError
 
 
 @click.command("graph", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--output", "-o", type=click.Choice(["dot", "mermaid", "json"]), default="dot", show_default=True)
 @click.option("--no-deps", is_flag=True, help="Draw only the selected targets, not what they reference.")
 @click.pass_context

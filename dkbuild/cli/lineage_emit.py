@@ -7,8 +7,17 @@ import sys
 
 import click
 
-from dkbuild.cli.common import (EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, PatternCommand, emit_json,
-                                fail_pattern, load_workspace_graph, load_workspace_only, note_warnings)
+from dkbuild.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    PatternCommand,
+    emit_json,
+    fail_pattern,
+    load_workspace_graph,
+    load_workspace_only,
+    note_warnings,
+)
 from dkbuild.graph.labels import PatternError
 
 TRANSPORT_CHOICE = click.Choice(["file", "http", "console", "composite"])
@@ -36,10 +45,10 @@ def emit_command(ctx: click.Context, patterns: tuple[str, ...], transport: str |
     dkb lineage emit //pipelines/...
     dkb lineage emit --transport http --url http://localhost:5000
     """
+    from dkbuild.api import lineage_emitter
     from dkbuild.graph.select import select
     from dkbuild.lineage.events import dataset_events, io_datasets, job_event
-    from dkbuild.api import service_workspace
-    from dkbuild.lineage.transport import LineageConfigError, make_emitter
+    from dkbuild.lineage.transport import LineageConfigError
 
     loaded = load_workspace_graph(ctx, output)
     if output == "text":
@@ -58,7 +67,7 @@ def emit_command(ctx: click.Context, patterns: tuple[str, ...], transport: str |
     events += [job_event(graph, t, loaded.workspace) for t in transforms]
 
     try:
-        emitter = make_emitter(service_workspace(loaded.workspace), transport=transport, url=url)
+        emitter = lineage_emitter(loaded.workspace, transport=transport, url=url)
     except LineageConfigError as exc:
         _usage_error(str(exc), output)
     with emitter:

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
-from dkbuild.cli.common import PatternCommand, emit_json, fail_pattern, load_workspace_graph
+from dkbuild.cli.common import (
+    PatternCommand,
+    complete_labels,
+    emit_json,
+    fail_pattern,
+    load_workspace_graph,
+)
 from dkbuild.graph.labels import PatternError
 
 
 @click.command("lint", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--output", "-o", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False), help="Also write SARIF 2.1.0 to FILE.")
@@ -23,7 +29,12 @@ def lint_command(ctx: click.Context, patterns: tuple[str, ...], output: str, str
     Exit 0 when clean (warnings allowed), 1 on lint errors, 2 when input cannot be loaded.
     """
     from dkbuild.api import lint_workspace
-    from dkbuild.governance.render import render_json, render_sarif, render_text, summary_line
+    from dkbuild.governance.render import (
+        render_json,
+        render_sarif,
+        render_text,
+        summary_line,
+    )
 
     loaded = load_workspace_graph(ctx, output, allow_unusable=True)
     try:

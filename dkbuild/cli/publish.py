@@ -6,11 +6,11 @@ from typing import Any
 import click
 
 from dkbuild.cli.build import build_options, print_summary, run_build
-from dkbuild.cli.common import PatternCommand, emit_json
+from dkbuild.cli.common import PatternCommand, complete_labels, emit_json
 
 
 @click.command("publish", cls=PatternCommand)
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DKB_REGISTRY, [registry] url).")
 @click.option("--tag", "-t", metavar="VERSION", help="Publish as VERSION instead of metadata.version.")
 @click.option("--dry-run", is_flag=True, help="Build, then show what would be pushed; push nothing.")
@@ -23,7 +23,12 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
 
     Tags are immutable: the same digest again is a no-op, another digest is a conflict (exit 1).
     """
-    from dkbuild.engine.publish import Publisher, PublishError, registry_root, source_revision
+    from dkbuild.engine.publish import (
+        Publisher,
+        PublishError,
+        registry_root,
+        source_revision,
+    )
     from dkbuild.oci.reference import parse_location
     from dkbuild.oci.registry import RegistryClient, RegistryError
 

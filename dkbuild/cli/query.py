@@ -4,7 +4,12 @@ import sys
 
 import click
 
-from dkbuild.cli.common import emit_json, fail_pattern, load_workspace_graph, note_warnings
+from dkbuild.cli.common import (
+    emit_json,
+    fail_pattern,
+    load_workspace_graph,
+    note_warnings,
+)
 from dkbuild.graph.labels import PatternError
 
 FORMATS = ["label", "label_kind", "json", "dot", "mermaid"]

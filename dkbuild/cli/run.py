@@ -68,11 +68,10 @@ def run_command(ctx: click.Context, target: str, args: tuple[str, ...], dry_run:
         _error(str(exc), output)
     emitter = None
     if not dry_run:
-        from dkbuild.api import service_workspace
-        from dkbuild.lineage.transport import make_emitter
+        from dkbuild.api import lineage_emitter
 
         try:
-            emitter = make_emitter(service_workspace(loaded.workspace), transport=transport, url=lineage_url)
+            emitter = lineage_emitter(loaded.workspace, transport=transport, url=lineage_url)
         except (ValueError, OSError) as exc:   # LineageConfigError is a ValueError
             _error(f"lineage transport: {exc}", output)
     try:

@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import click
 
-from dkbuild.cli.common import emit_json, fail_pattern, load_workspace_graph
+from dkbuild.cli.common import (
+    complete_labels,
+    emit_json,
+    fail_pattern,
+    load_workspace_graph,
+)
 from dkbuild.graph.labels import PatternError
 
 
 @click.command("why")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_labels)
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def why_command(ctx: click.Context, target: str, output: str) -> None:

@@ -42,7 +42,7 @@ class RemoteCacheSettings:
 
     @classmethod
     def resolve(cls, flag: str | None, write: bool, required: bool, plain_http: bool, config_url: str | None,
-                config_write: bool, env: dict[str, str] | None = None) -> "RemoteCacheSettings | None":
+                env: dict[str, str] | None = None) -> "RemoteCacheSettings | None":
         """Flag > DKB_REMOTE_CACHE > workspace.toml [cache] remote."""
         env = dict(os.environ) if env is None else env
         location = flag or env.get("DKB_REMOTE_CACHE") or config_url
@@ -52,7 +52,7 @@ class RemoteCacheSettings:
                                           "(--remote-cache, DKB_REMOTE_CACHE or [cache] remote)")
             return None
         key = env.get("DKB_CACHE_SIGNING_KEY")
-        return cls(location, write or config_write, required, plain_http, key.encode() if key else None)
+        return cls(location, write, required, plain_http, key.encode() if key else None)
 
 
 @dataclass
