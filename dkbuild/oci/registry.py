@@ -21,14 +21,11 @@ Contract:
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import json
-import os
 import random
 import re
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -383,23 +380,15 @@ class RegistryClient:
 
     def _download_into(self, layout: OciLayout, repo: str, digest: str, size: int | None) -> None:
         """Stream a blob into the layout: temp file, verify, fsync, rename."""
-        final = layout.blob_path(digest)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                def sink() -> Callable[[bytes], None]:
-                    fh.seek(0)
-                    fh.truncate()
-                    return fh.write
+        from dkbuild.oci.layout import atomic_file
 
-                self._download(repo, digest, size, sink)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_file(layout.blob_path(digest)) as fh:
+            def sink() -> Callable[[bytes], None]:
+                fh.seek(0)
+                fh.truncate()
+                return fh.write
+
+            self._download(repo, digest, size, sink)
 
     def _download(self, repo: str, digest: str, size: int | None,
                   sink: Callable[[], Callable[[bytes], Any]]) -> None:
