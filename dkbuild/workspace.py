@@ -67,10 +67,26 @@ class EnvironmentSettings(Section):
     cell: str = "c0"
 
 
+# dev merges after CI, int needs one approval, prod two (the DataKit promotion model).
+DEFAULT_ENVIRONMENTS = {
+    "dev": EnvironmentSettings(approvals=0, auto_merge=True),
+    "int": EnvironmentSettings(approvals=1),
+    "prod": EnvironmentSettings(approvals=2),
+}
+
+
 class EnvironmentsSection(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, EnvironmentSettings]
     order: list[str] = Field(default_factory=lambda: ["dev", "int", "prod"])
+
+    def settings(self, name: str) -> EnvironmentSettings:
+        """The built-in defaults for `name`, with whatever [environments.<name>] sets on top."""
+        base = DEFAULT_ENVIRONMENTS.get(name, EnvironmentSettings())
+        given = (self.__pydantic_extra__ or {}).get(name)
+        if given is None:
+            return base
+        return base.model_copy(update={f: getattr(given, f) for f in given.model_fields_set})
 
 
 PolicyLevel = Literal["error", "warning", "off"]

@@ -81,3 +81,13 @@ def test_unknown_key_in_an_environment_table(tmp_path: Path) -> None:
         load_workspace(tmp_path)
     d = err.value.diagnostics[0]
     assert d.code == "E122" and "approvals" in d.hint
+
+
+def test_environment_defaults_and_partial_overrides(tmp_path: Path) -> None:
+    (tmp_path / "workspace.toml").write_text("[environments.prod]\ncell = \"c9\"\n")
+    envs = load_workspace(tmp_path).config.environments
+    assert (envs.settings("dev").approvals, envs.settings("dev").auto_merge) == (0, True)
+    assert envs.settings("int").approvals == 1
+    prod = envs.settings("prod")
+    assert (prod.approvals, prod.cell) == (2, "c9")          # the override keeps the other defaults
+    assert envs.settings("qa").approvals == 0

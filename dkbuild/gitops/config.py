@@ -57,9 +57,8 @@ def is_url(remote: str) -> bool:
 def gitops_config(workspace: Workspace) -> GitopsConfig:
     cfg = workspace.config
     section = cfg.gitops
-    envs = dict(cfg.environments.__pydantic_extra__ or {})
-    envs = {k: (v if isinstance(v, EnvironmentSettings) else EnvironmentSettings.model_validate(v))
-            for k, v in envs.items()}
+    names = set(cfg.environments.order) | set(cfg.environments.__pydantic_extra__ or {})
+    envs = {name: cfg.environments.settings(name) for name in names}
     remote = section.repo
     embedded = False
     if not remote and section.forge == "github" and section.owner and section.repository:
