@@ -1,0 +1,1 @@
+"""Benchmark harness for dkb: a synthetic workspace generator (`bench.generate`) and a runner (`bench.run`)."""
