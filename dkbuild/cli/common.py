@@ -14,8 +14,6 @@ from dkbuild.graph.labels import PatternError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
-output_option = click.option
-
 
 def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False))

@@ -29,16 +29,7 @@ def graph_command(ctx: click.Context, patterns: tuple[str, ...], output: str, no
     except PatternError as exc:
         fail_pattern(exc, "json" if output == "json" else "text")
     if not no_deps:
-        ids = _closure(loaded.graph, ids)
+        from dkbuild.graph.query.traversal import reachable
+
+        ids = reachable(loaded.graph, ids)
     render_targets(loaded, ids, output)
-
-
-def _closure(graph, ids: set[str]) -> set[str]:  # type: ignore[no-untyped-def]
-    seen = set(ids)
-    stack = list(ids)
-    while stack:
-        for dep in graph.dependencies(stack.pop()):
-            if dep not in seen:
-                seen.add(dep)
-                stack.append(dep)
-    return seen

@@ -8,12 +8,11 @@ rule reads. Never mtimes, absolute paths, hosts, users or the clock.
 from __future__ import annotations
 
 import hashlib
-import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from dkbuild.graph.model import Graph, Node
-from dkbuild.manifests.layout import RESOURCE_DIRS
+from dkbuild.manifests.layout import is_resource_path, owning_package
 from dkbuild.manifests.manifest import canonical_json
 from dkbuild.sources import FileIndex, glob_regex
 from dkbuild.workspace import WorkspaceConfig
@@ -63,17 +62,10 @@ def owned_files(graph: Graph, files: FileIndex) -> dict[str, dict[str, str]]:
     for path, digest in files.digests.items():
         if path in manifest_paths:
             continue
-        directory = posixpath.dirname(path)
-        while directory not in packages:
-            if not directory:
-                break
-            directory = posixpath.dirname(directory)
-        if directory not in packages:
+        package = owning_package(path, packages)
+        if package is None or is_resource_path(path, package):
             continue
-        rel = path[len(directory) + 1:] if directory else path
-        if rel.split("/", 1)[0] in RESOURCE_DIRS or rel == "dk.yaml":
-            continue
-        owned[directory][rel] = digest
+        owned[package][path[len(package) + 1:] if package else path] = digest
     return owned
 
 
