@@ -5,19 +5,17 @@ source files. Store secrets are never packed: only `${VAR}` references survive."
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import yaml
 
 from dkbuild.engine.target import BuildTarget
+from dkbuild.governance.values import VAR_REF, looks_like_secret_key
 from dkbuild.oci.package import PackageInputs
 from dkbuild.oci.tarball import Entry
 
 RESOURCE_DIR_OF = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 REDACTED = "<redacted by dkb>"
-_VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_SECRETISH = re.compile(r"password|passwd|secret|token|api_?key|private_?key", re.I)
 
 
 def normalized_yaml(data: dict[str, Any]) -> bytes:
@@ -32,10 +30,10 @@ def sanitize(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     clean = copy.deepcopy(data)
     spec = clean.get("spec") or {}
     for key, value in (spec.get("secrets") or {}).items():
-        if not (isinstance(value, str) and _VAR_REF.search(value)):
+        if not (isinstance(value, str) and VAR_REF.search(value)):
             spec["secrets"][key] = REDACTED
     for key, value in (spec.get("connection") or {}).items():
-        if _SECRETISH.search(str(key)) and isinstance(value, (str, int)) and not _VAR_REF.fullmatch(str(value)):
+        if looks_like_secret_key(str(key)) and isinstance(value, (str, int)) and not VAR_REF.fullmatch(str(value)):
             spec["connection"][key] = REDACTED
     return clean
 

@@ -27,8 +27,8 @@ from dkbuild.diagnostics import Diagnostic, error, warning
 from dkbuild.governance.codes import CODES
 from dkbuild.governance.values import (
     ENV_NAME, MODULE, VAR_REF, closest, cron_problem, dns_hint, duration_hint, enum_hint,
-    env_var_name_for, is_dns_safe, is_schema_module_ref, is_semver, is_semver_range, parse_duration,
-    range_hint, semver_hint,
+    env_var_name_for, is_dns_safe, is_schema_module_ref, is_semver, is_semver_range,
+    looks_like_secret_key, parse_duration, range_hint, semver_hint,
 )
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 from dkbuild.manifests.models import (CLASSIFICATIONS, MASKINGS, MODES, RUNTIMES, TRIGGER_POLICIES,
@@ -42,7 +42,6 @@ DATASET_FORMATS = ("parquet", "json", "jsonl", "csv", "avro", "orc", "delta", "i
 CAPABILITIES = ("source", "destination")
 TOOL_TYPES = ("exec", "config")
 SUB_POLICIES = ("schedule", "on-change", "manual")
-SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "api_key", "apikey", "private_key")
 GENERIC_RUNTIMES = ("generic-go", "generic-python")
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +171,7 @@ def _check_store(report: _Report, model: Store) -> None:
                         f"exposed secret")
             report("E214", path, f"secret '{key}' is a literal value, not a ${{VAR}} reference", hint)
     for key, value in spec.connection.items():
-        if not any(word in key.lower() for word in SECRET_KEY_WORDS):
+        if not looks_like_secret_key(key):
             continue
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             continue
