@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from dkbuild.graph.build import build_graph
 from dkbuild.graph.model import Graph
@@ -37,23 +37,26 @@ def load(start: Path | str = ".") -> Loaded:
     return Loaded(workspace, files, result, graph, "" if rel == "." else rel)
 
 
-def compute_keys(loaded: Loaded):  # type: ignore[no-untyped-def]
-    """Content keys of every target (needs the rule registry for rule identities)."""
+def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-def]
+    """Content keys of every target (needs the rule registry for rule identities; pass it when the
+    caller has loaded it already)."""
     from dkbuild.engine.rules import load_rules
     from dkbuild.graph.keys import compute_keys as _compute
 
-    rules = load_rules(loaded.workspace)
+    rules = load_rules(loaded.workspace) if rules is None else rules
     return _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace))
 
 
-def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False):  # type: ignore[no-untyped-def]
-    """Lint with the build rules' runtime checks included."""
+def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,  # type: ignore[no-untyped-def]
+                   rules: Any = None, keys: Any = None):
+    """Lint with the build rules' runtime checks included. A caller that already has the rules and
+    keys (a build) passes them, so they are not loaded and computed twice."""
     from dkbuild.engine.rules import load_rules
     from dkbuild.engine.target import BuildTarget, references_of
     from dkbuild.governance.lint import lint
 
-    rules = load_rules(loaded.workspace)
-    keys = compute_keys(loaded)
+    rules = load_rules(loaded.workspace) if rules is None else rules
+    keys = compute_keys(loaded, rules) if keys is None else keys
     defaults = set(loaded.graph.package_default.values())
 
     def runtime_checks(node):  # type: ignore[no-untyped-def]
@@ -92,22 +95,30 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     results. `remote` is RemoteCacheSettings or None; `progress` a Progress or None (silent)."""
     import time
 
-    from dkbuild.engine.build import LocalStore, execute, plan, report, run_action, stamp_info, tag_results
+    from dkbuild.engine.build import (
+        LocalStore,
+        execute,
+        plan,
+        report,
+        run_action,
+        stamp_info,
+        tag_results,
+    )
     from dkbuild.engine.rules import load_rules
     from dkbuild.graph.select import select
 
     started = time.monotonic()
     selected = select(loaded.graph, patterns, loaded.current_package)
-    keys = compute_keys(loaded)
+    rules = load_rules(loaded.workspace)
+    keys = compute_keys(loaded, rules)
     if since is not None:
         from dkbuild.affected_api import affected_targets
 
         selected &= set(affected_targets(loaded, since, "none", head_keys=keys).labels)
-    lint_report = lint_workspace(loaded, patterns or ["//..."])
+    lint_report = lint_workspace(loaded, patterns or ["//..."], rules=rules, keys=keys)
     if lint_report.errors:   # nothing is written, not even an empty store
         return BuildOutcome(loaded, lint_report, [], report([], time.monotonic() - started, False), None, False, [])
     store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
-    rules = load_rules(loaded.workspace)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
     actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data)
     cache = None
