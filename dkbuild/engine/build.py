@@ -6,9 +6,8 @@ from __future__ import annotations
 import datetime
 import os
 import socket
-import subprocess
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +20,7 @@ from dkbuild.engine.packaging import package_inputs
 from dkbuild.engine.progress import Progress
 from dkbuild.engine.rules import RuleSet
 from dkbuild.engine.target import BuildTarget, references_of
+from dkbuild.gitinfo import git_output
 from dkbuild.graph.keys import Keys
 from dkbuild.graph.model import Graph
 from dkbuild.oci.layout import OciLayout
@@ -61,9 +61,9 @@ def stamp_info(workspace: Workspace) -> dict[str, str]:
     info = {"timestamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "builder": f"dkb/{__version__}", "host": socket.gethostname()}
     for key, args in (("gitCommit", ["rev-parse", "HEAD"]), ("gitBranch", ["rev-parse", "--abbrev-ref", "HEAD"])):
-        out = subprocess.run(["git", "-C", str(workspace.root), *args], capture_output=True, text=True)
-        if out.returncode == 0:
-            info[key] = out.stdout.strip()
+        value = git_output(workspace.root, *args)
+        if value:
+            info[key] = value
     return info
 
 

@@ -10,10 +10,10 @@ are the bytes stored and hashed locally, so the registry's digest equals the loc
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+from dkbuild.gitinfo import git_output
 from dkbuild.graph.model import Graph
 from dkbuild.oci import supplychain
 from dkbuild.oci.layout import OciLayout
@@ -56,15 +56,11 @@ def repository_for(prefix: str, namespace: str | None, name: str) -> str:
 
 
 def source_revision(root: Any) -> dict[str, str] | None:
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    commit = git("rev-parse", "HEAD")
+    commit = git_output(root, "rev-parse", "HEAD")
     if not commit:
         return None
-    dirty = bool(git("status", "--porcelain"))
-    remote = git("config", "--get", "remote.origin.url") or "git+file://local"
+    dirty = git_output(root, "status", "--porcelain") is not None
+    remote = git_output(root, "config", "--get", "remote.origin.url") or "git+file://local"
     return {"commit": commit + ("-dirty" if dirty else ""), "uri": f"{remote}@{commit}"}
 
 

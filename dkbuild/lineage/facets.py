@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from dkbuild import __version__
+from dkbuild.gitinfo import git_output
 from dkbuild.graph.model import EdgeKind, Graph, Node
 from dkbuild.lineage import naming
 
@@ -260,16 +260,9 @@ def _web_url(remote: str) -> str | None:
 @functools.lru_cache(maxsize=32)
 def git_info(root: str) -> tuple[str, str, str, str] | None:
     """(remote url as URI, remote without credentials, HEAD sha, toplevel) or None outside git."""
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
-
-    top = git("rev-parse", "--show-toplevel")
-    head = git("rev-parse", "HEAD")
-    remote = git("config", "--get", "remote.origin.url")
+    top = git_output(root, "rev-parse", "--show-toplevel")
+    head = git_output(root, "rev-parse", "HEAD")
+    remote = git_output(root, "config", "--get", "remote.origin.url")
     if not (top and head and remote):
         return None
     url = _web_url(remote)
