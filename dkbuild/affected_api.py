@@ -12,19 +12,22 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dkbuild.api import Loaded
 from dkbuild.api import compute_keys as head_keys_of
 from dkbuild.diagnostics import DkbError, error
 from dkbuild.gitrev import Repository, RevisionTree, index_at_revision, merge_base
 from dkbuild.graph.affected import AffectedResult, affected
-from dkbuild.graph.build import build_graph
 from dkbuild.graph.keys import Keys, compute_keys
 from dkbuild.graph.labels import Pattern, PatternError, parse_pattern
 from dkbuild.graph.model import Graph
 from dkbuild.graph.select import match, no_match
-from dkbuild.manifests.loader import LoadResult, load_manifests, parsed_files
+from dkbuild.manifests.loader import LoadResult, parsed_files
 from dkbuild.workspace import WORKSPACE_FILE, Workspace, WorkspaceConfig, parse_config
+
+if TYPE_CHECKING:
+    from dkbuild.engine.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,12 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
                      repository: Repository | None = None) -> RevisionLoad:
     """Load the workspace rooted at `root` as of `commit` from git objects.
 
-    `reuse` (the working tree's load) lends its parsed manifests for files whose content and place
-    are the same at the commit, so only changed manifests are read from git and parsed.
+    A snapshot of that exact content (engine/snapshot.py) answers without reading a manifest.
+    Otherwise `reuse` (the working tree's load) lends its parsed manifests for files whose content
+    and place are the same at the commit, so only changed manifests are read from git and parsed.
     """
+    from dkbuild.engine.snapshot import SnapshotStore, load_state
+
     with index_at_revision(root, commit, repository=repository) as tree:
         config = config_at(tree)
         workspace = Workspace(tree.root, config)
@@ -71,10 +77,10 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
         if reuse is not None and (reuse.workspace.config.workspace.max_manifest_bytes
                                   == config.workspace.max_manifest_bytes):
             parsed = parsed_files(reuse.result)
-        result = load_manifests(workspace, tree, tree, parsed)
-        graph = _same_graph(reuse, result) or build_graph(result.manifests)
-        keys = _keys(workspace, tree, graph)
-    return RevisionLoad(tree.commit, workspace, tree, result, graph, keys)
+        store = SnapshotStore.of(reuse.workspace) if reuse is not None else None
+        snapshot = load_state(store, workspace, tree, tree, parsed, lambda result: _same_graph(reuse, result))
+        keys = _keys(workspace, tree, snapshot)
+    return RevisionLoad(tree.commit, workspace, tree, snapshot.result, snapshot.graph, keys)
 
 
 def _same_graph(reuse: Loaded | None, result: LoadResult) -> Graph | None:
@@ -113,11 +119,16 @@ def rule_files_at(tree: RevisionTree, config: WorkspaceConfig) -> list[tuple[str
     return [(path, tree.read(path)) for path in wanted]
 
 
-def _keys(workspace: Workspace, tree: RevisionTree, graph: Graph) -> Keys:
+def _keys(workspace: Workspace, tree: RevisionTree, snapshot: Snapshot) -> Keys:
     from dkbuild.engine.rules import load_rules
 
     rules = load_rules(workspace, rule_files_at(tree, workspace.config))
-    return compute_keys(graph, tree, workspace.config, rules.for_node(workspace))
+    identity = rules.fingerprint(workspace)
+    keys = snapshot.keys(identity)
+    if keys is None:
+        keys = compute_keys(snapshot.graph, tree, workspace.config, rules.for_node(workspace))
+        snapshot.save_keys(identity, keys)
+    return keys
 
 
 def select_both(head: Graph, base: Graph, patterns: list[str], current_package: str = "") -> tuple[set[str], set[str]]:

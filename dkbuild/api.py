@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dkbuild.graph.build import build_graph
+from dkbuild.engine.snapshot import SnapshotStore, load_state
 from dkbuild.graph.model import Graph
-from dkbuild.manifests.loader import LoadResult, load_manifests
+from dkbuild.manifests.result import LoadResult
 from dkbuild.sources import FileIndex, index_files
 from dkbuild.workspace import Workspace, load_workspace
 
@@ -21,6 +21,7 @@ class Loaded:
     result: LoadResult
     graph: Graph
     current_package: str     # the cwd relative to the root, for relative labels
+    snapshot: Any = None     # engine.snapshot.Snapshot: where keys and lint results are kept warm
 
     @property
     def diagnostics(self):  # type: ignore[no-untyped-def]
@@ -31,10 +32,9 @@ def load(start: Path | str = ".") -> Loaded:
     start = Path(start).resolve()
     workspace = load_workspace(start)
     files = index_files(workspace.root)
-    result = load_manifests(workspace, files)
-    graph = build_graph(result.manifests)
+    snapshot = load_state(SnapshotStore.of(workspace), workspace, files)
     rel = posixpath.normpath(start.relative_to(workspace.root).as_posix()) if start != workspace.root else ""
-    return Loaded(workspace, files, result, graph, "" if rel == "." else rel)
+    return Loaded(workspace, files, snapshot.result, snapshot.graph, "" if rel == "." else rel, snapshot)
 
 
 def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-def]
@@ -44,7 +44,13 @@ def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-
     from dkbuild.graph.keys import compute_keys as _compute
 
     rules = load_rules(loaded.workspace) if rules is None else rules
-    return _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace))
+    identity = rules.fingerprint(loaded.workspace)
+    keys = loaded.snapshot.keys(identity) if loaded.snapshot else None
+    if keys is None:
+        keys = _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace))
+        if loaded.snapshot:
+            loaded.snapshot.save_keys(identity, keys)
+    return keys
 
 
 def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,  # type: ignore[no-untyped-def]
@@ -52,10 +58,16 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
     """Lint with the build rules' runtime checks included. A caller that already has the rules and
     keys (a build) passes them, so they are not loaded and computed twice."""
     from dkbuild.engine.rules import load_rules
+    from dkbuild.engine.snapshot import lint_selection
+
+    rules = load_rules(loaded.workspace) if rules is None else rules
+    selection = lint_selection(patterns, loaded.current_package, strict, rules.fingerprint(loaded.workspace))
+    cached = loaded.snapshot.lint(selection) if loaded.snapshot else None
+    if cached is not None:
+        return cached
     from dkbuild.engine.target import BuildTarget, references_of
     from dkbuild.governance.lint import lint
 
-    rules = load_rules(loaded.workspace) if rules is None else rules
     keys = compute_keys(loaded, rules) if keys is None else keys
     defaults = set(loaded.graph.package_default.values())
 
@@ -67,8 +79,11 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
         target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, references_of(loaded.graph, node.id))
         return rule.check(target)
 
-    return lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,
-                strict, runtime_checks)
+    report = lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,
+                  strict, runtime_checks)
+    if loaded.snapshot:
+        loaded.snapshot.save_lint(selection, report)
+    return report
 
 
 @dataclass
@@ -97,6 +112,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
 
     from dkbuild.engine.build import (
         LocalStore,
+        cached_result,
         execute,
         plan,
         report,
@@ -131,8 +147,15 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
 
     from dkbuild.engine.progress import Silent
 
-    reporter = progress(len(actions)) if progress is not None else Silent()
-    results, interrupted = execute(actions, run, options.jobs, options.keep_going, reporter)
+    # The local cache answers most actions of a typical build: one pass, then a pool for the rest.
+    answered = {} if cache is not None else \
+        {a.label: r for a in actions if (r := cached_result(a, store, options, keys)) is not None}
+    todo = [a for a in actions if a.label not in answered]
+    reporter = progress(len(todo)) if progress is not None and todo else Silent()
+    ran, interrupted = execute(todo, run, options.jobs, options.keep_going, reporter)
+    answered.update((r.label, r) for r in ran)
+    results = [answered[a.label] for a in actions]
+    store.history.flush()
     if not options.dry_run:
         tag_results(store, results)
     document = report(results, time.monotonic() - started, interrupted)

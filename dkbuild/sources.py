@@ -50,35 +50,33 @@ def index_files(root: Path) -> FileIndex:
     from dkbuild.ignorefiles import DKBIGNORE, ignored_paths
 
     root = root.resolve()
-    index = _index_git(root) if _inside_git(root) else _index_walk(root)
+    index = _index_git(root) or _index_walk(root)
     names = (DKBIGNORE,) if index.in_git else (DKBIGNORE, ".gitignore")
     for path in ignored_paths(index.digests, lambda p: (root / p).read_bytes(), names):
         del index.digests[path]
     return index
 
 
-def _inside_git(root: Path) -> bool:
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
-                             capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return False
-    return out.returncode == 0 and out.stdout.strip() == "true"
-
-
-def _git(root: Path, *args: str) -> bytes:
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", "-C", str(root), "-c", "core.quotepath=off", *args],
-                          capture_output=True, check=True).stdout
+                          capture_output=True, check=False)
 
 
 def _skipped(path: str) -> bool:
     return any(part in ALWAYS_SKIPPED_DIRS for part in path.split("/")[:-1])
 
 
-def _index_git(root: Path) -> FileIndex:
+def _index_git(root: Path) -> FileIndex | None:
+    """Two git calls: the index with blob ids, then what differs from it. None outside a work tree."""
+    try:
+        staged = _git(root, "ls-files", "-s", "-z")
+    except FileNotFoundError:
+        return None       # no git installed: hash the files instead
+    if staged.returncode != 0:
+        return None       # not inside a git work tree
     digests: dict[str, str] = {}
     links: dict[str, str] = {}
-    for entry in _git(root, "ls-files", "-s", "-z").split(b"\0"):
+    for entry in staged.stdout.split(b"\0"):
         if not entry:
             continue
         meta, path_b = entry.split(b"\t", 1)
@@ -90,13 +88,19 @@ def _index_git(root: Path) -> FileIndex:
             links[path] = blob
             continue
         digests[path] = "git:" + blob + ("+x" if mode == "100755" else "")
-    changed = _git(root, "ls-files", "-z", "-m", "-o", "--exclude-standard").split(b"\0")
-    deleted = set(_git(root, "ls-files", "-z", "-d").split(b"\0"))
-    for path_b in changed:
-        if not path_b or path_b in deleted:
+    # -t tags each path: "C" modified, "R" deleted (also listed as modified), "?" untracked.
+    status = _git(root, "ls-files", "-z", "-t", "-m", "-d", "-o", "--exclude-standard")
+    if status.returncode != 0:
+        raise subprocess.CalledProcessError(status.returncode, "git ls-files", status.stdout, status.stderr)
+    changed: list[str] = []
+    deleted: set[str] = set()
+    for entry in status.stdout.split(b"\0"):
+        if not entry:
             continue
-        path = path_b.decode("utf-8", "surrogateescape")
-        if _skipped(path):
+        path = entry[2:].decode("utf-8", "surrogateescape")
+        (deleted.add if entry[:1] == b"R" else changed.append)(path)
+    for path in changed:
+        if path in deleted or _skipped(path):
             continue
         full = root / path
         if full.is_symlink():
@@ -105,9 +109,8 @@ def _index_git(root: Path) -> FileIndex:
             continue
         if full.is_file():
             digests[path] = _content_id(full, git=True)
-    for path_b in deleted:
-        if path_b:
-            digests.pop(path_b.decode("utf-8", "surrogateescape"), None)
+    for path in deleted:
+        digests.pop(path, None)
     escaping = _resolve_links(root, links, digests, git=True)
     return FileIndex(root, digests, True, escaping)
 

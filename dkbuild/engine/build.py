@@ -14,9 +14,8 @@ from typing import Any, Callable
 
 from dkbuild import __version__
 from dkbuild.engine.action import Action, ActionResult, action_key
-from dkbuild.engine.cache import ActionCache
+from dkbuild.engine.cache import ActionCache, CacheEntry
 from dkbuild.engine.history import TargetHistory
-from dkbuild.engine.packaging import package_inputs
 from dkbuild.engine.progress import Progress
 from dkbuild.engine.rules import RuleSet
 from dkbuild.engine.target import BuildTarget, references_of
@@ -24,7 +23,6 @@ from dkbuild.gitinfo import git_output
 from dkbuild.graph.keys import Keys
 from dkbuild.graph.model import Graph
 from dkbuild.oci.layout import OciLayout
-from dkbuild.oci.package import write_package
 from dkbuild.workspace import Workspace
 
 
@@ -105,13 +103,25 @@ def _backend_name(rule: Any, target: BuildTarget, options: BuildOptions) -> tupl
         return options.image_backend, f"unavailable: {exc}"
 
 
+def cached_result(action: Action, store: LocalStore, options: BuildOptions, keys: Keys) -> ActionResult | None:
+    """The result of an action the local cache answers, else None. A build asks this of every action
+    first, in one pass without the thread pool, so a no-op build costs one lookup per target."""
+    started = time.monotonic()
+    lookup = store.cache.lookup(action.action_key)
+    if lookup.entry is None:
+        return None
+    result = ActionResult(action.label, action.action_key, action.target.key,
+                          "hit" if options.dry_run else "cached", steps=action.steps)
+    _complete(result, lookup.entry, action, store, options, keys)
+    result.duration = time.monotonic() - started
+    return result
+
+
 def run_action(action: Action, store: LocalStore, rules: RuleSet, options: BuildOptions,
                stamp: dict[str, str] | None, keys: Keys, remote: Any = None) -> ActionResult:
     """Local cache, then the remote cache (if any), then build. Every outcome is data in the result."""
     started = time.monotonic()
     target = action.target
-    components = keys.components[action.label].to_json()
-    references = {ref.id: keys.components[ref.id].to_json() for ref in target.references}
     result = ActionResult(action.label, action.action_key, target.key, "built", steps=action.steps)
     try:
         lookup = store.cache.lookup(action.action_key)
@@ -133,10 +143,7 @@ def run_action(action: Action, store: LocalStore, rules: RuleSet, options: Build
             if remote is not None:
                 remote.upload(entry, store)
         if entry is not None:
-            result.artifacts = {name: desc["digest"] for name, desc in entry.artifacts.items()}
-            result.descriptors = entry.artifacts
-            if not options.dry_run:
-                store.history.record(action.label, action.action_key, components, references)
+            _complete(result, entry, action, store, options, keys)
     except Exception as exc:  # one target's failure is data in the report, not a crash
         result.status = "failed"
         result.errors.append(f"{type(exc).__name__}: {exc}")
@@ -144,8 +151,25 @@ def run_action(action: Action, store: LocalStore, rules: RuleSet, options: Build
     return result
 
 
+def _complete(result: ActionResult, entry: CacheEntry, action: Action, store: LocalStore, options: BuildOptions,
+              keys: Keys) -> None:
+    """Fill in the artifacts and remember what this build of the target was made of (for `dkb why`),
+    unless that is already what the history holds."""
+    result.artifacts = {name: desc["digest"] for name, desc in entry.artifacts.items()}
+    result.descriptors = entry.artifacts
+    if not options.dry_run and not store.history.is_current(action.label, action.action_key):
+        components = keys.components[action.label].to_json()
+        references = {ref.id: keys.components[ref.id].to_json() for ref in action.target.references}
+        store.history.record(action.label, action.action_key, components, references)
+
+
 def _produce(action: Action, store: LocalStore, rules: RuleSet, stamp: dict[str, str] | None,
              image_backend: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    from dkbuild.engine.packaging import (
+        package_inputs,  # YAML and tar machinery: only when building
+    )
+    from dkbuild.oci.package import write_package
+
     target = action.target
     rule = rules.rule_of(target.node)
     assert rule is not None

@@ -46,9 +46,10 @@ class ActionCache:
         return self.dir / f"{action_key}.json"
 
     def lookup(self, action_key: str) -> Lookup:
-        path = self.path(action_key)
+        path = os.path.join(self.dir, action_key + ".json")   # plain strings: a no-op build does this per target
         try:
-            raw = json.loads(path.read_text())
+            with open(path, "rb") as f:
+                raw = json.loads(f.read())
         except FileNotFoundError:
             return Lookup(None)
         except (OSError, ValueError):
@@ -64,7 +65,7 @@ class ActionCache:
     def _intact(self, blob: dict[str, Any]) -> bool:
         path = self.layout.blob_path(blob["digest"])
         try:
-            st = path.stat()
+            st = os.stat(path)
         except FileNotFoundError:
             return False
         if st.st_size == blob["size"] and st.st_mtime_ns == blob["mtime_ns"]:

@@ -72,7 +72,15 @@ class RuleSet:
     rules: dict[str, Rule]
 
     def rule_of(self, node: Node) -> Rule | None:
-        return self.rules.get(getattr(node.manifest.model.spec, "runtime", "")) if node.kind == "Transform" else None
+        return self.rules.get(node.manifest.runtime or "") if node.kind == "Transform" else None
+
+    def fingerprint(self, workspace: Workspace) -> str:
+        """What of the rules keys and lint results depend on: identities, and which code each runs."""
+        import hashlib
+
+        parts = sorted((name, repr(rule.identity(workspace)), type(rule).__module__, type(rule).__qualname__)
+                       for name, rule in self.rules.items())
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
     def for_node(self, workspace: Workspace):  # type: ignore[no-untyped-def]
         """A function node -> RuleIdentity (Transforms only), as content keys need it."""
@@ -81,7 +89,7 @@ class RuleSet:
         def rule_for(node: Node) -> RuleIdentity | None:
             if node.kind != "Transform":
                 return None
-            return identities.get(getattr(node.manifest.model.spec, "runtime", ""))
+            return identities.get(node.manifest.runtime or "")
         return rule_for
 
 

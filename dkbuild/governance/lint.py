@@ -3,11 +3,11 @@ the selected targets. Pure: it reads the loaded workspace and returns a report."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from dkbuild.diagnostics import Diagnostic, sort_key
 from dkbuild.governance.graph_rules import check_graph
+from dkbuild.governance.lintreport import LintReport
 from dkbuild.governance.manifest_rules import check_manifest
 from dkbuild.governance.policy import check_policies
 from dkbuild.graph.labels import Pattern, Scope, parse_pattern
@@ -15,27 +15,6 @@ from dkbuild.graph.model import Graph, Node
 from dkbuild.graph.select import select
 from dkbuild.manifests.loader import LoadResult
 from dkbuild.workspace import WorkspaceConfig
-
-
-@dataclass(frozen=True)
-class LintReport:
-    diagnostics: list[Diagnostic]
-    targets: list[str]
-    files: list[str]
-    unusable: bool          # some input could not be loaded at all (exit 2)
-
-    @property
-    def errors(self) -> int:
-        return sum(d.is_error for d in self.diagnostics)
-
-    @property
-    def warnings(self) -> int:
-        return len(self.diagnostics) - self.errors
-
-    @property
-    def exit_code(self) -> int:
-        return 2 if self.unusable else (1 if self.errors else 0)
-
 
 TargetCheck = Callable[[Node], list[Diagnostic]]
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from dkbuild.graph.model import Graph, Node
 from dkbuild.manifests.layout import is_resource_path, owning_package
-from dkbuild.manifests.manifest import canonical_json
+from dkbuild.manifests.manifest import Manifest, canonical_json
 from dkbuild.sources import FileIndex, glob_regex
 from dkbuild.workspace import WorkspaceConfig
 
@@ -41,6 +41,22 @@ class KeyComponents:
     refs: list[list[str]]           # [edge kind, field, referenced kind, referenced name, its key]
     rule: dict[str, Any] | None
     config: dict[str, Any]
+
+    @classmethod
+    def bound(cls, source: Manifest, kind: str, files: dict[str, str], refs: list[list[str]],
+              rule: dict[str, Any] | None, config: dict[str, Any]) -> KeyComponents:
+        """Components whose manifest part is `source`'s data, read only when asked for (a snapshot's
+        keys must not unpickle every manifest body to answer a no-op build)."""
+        components = object.__new__(cls)
+        components.__dict__.update(kind=kind, files=files, refs=refs, rule=rule, config=config, _source=source)
+        return components
+
+    def __getattr__(self, name: str) -> Any:
+        source = self.__dict__.get("_source")
+        if name != "manifest" or source is None:
+            raise AttributeError(name)
+        self.__dict__["manifest"] = source.data
+        return source.data
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": KEY_SCHEMA, "kind": self.kind, "manifest": self.manifest, "files": self.files,

@@ -18,26 +18,11 @@ from pydantic import BaseModel, ValidationError
 from dkbuild.diagnostics import Diagnostic, error, warning
 from dkbuild.manifests.layout import ManifestFile, manifest_files
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
+from dkbuild.manifests.result import LOAD_ERROR_CODES, LoadResult  # noqa: F401 - re-exported
 from dkbuild.manifests.models import API_VERSIONS, KINDS, MODEL_OF_KIND, unknown_fields
 from dkbuild.manifests.yamlsource import Document, parse_documents
 from dkbuild.sources import FileIndex, path_selector
 from dkbuild.workspace import Workspace
-
-# Codes of diagnostics that make the input unusable (exit 2).
-LOAD_ERROR_CODES = frozenset({"E100", "E101", "E002", "E102", "E103", "E104", "E105", "E106",
-                              "E107", "E108", "E110", "E111", "E112"})
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    manifests: list[Manifest]
-    diagnostics: list[Diagnostic]
-    files: FileIndex
-
-    @property
-    def unusable(self) -> bool:
-        return any(d.is_error and d.code in LOAD_ERROR_CODES for d in self.diagnostics)
-
 
 class Source(Protocol):
     """Where manifest bytes come from: the working tree, or a git revision (gitrev.RevisionTree)."""

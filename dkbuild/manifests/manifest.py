@@ -1,13 +1,21 @@
-"""One loaded manifest document: its location, its raw data, its typed model."""
+"""One loaded manifest document: its location, its raw data, its typed model.
+
+A manifest pickles lean: its location as plain fields and its body (data and positions) as one
+opaque bytes value, unpickled only when something reads it; the typed model is never pickled but
+validated again from the data on first use. That is what makes the persisted graph snapshot cheap
+to load when a command touches only labels, edges and keys (see engine/snapshot.py).
+"""
 
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dkbuild.manifests.models import Envelope
+if TYPE_CHECKING:   # the models' module is costly to import; a snapshot's manifests rarely need it
+    from dkbuild.manifests.models import Envelope
 
 FieldPath = tuple[str | int, ...]
 
@@ -38,6 +46,40 @@ class Manifest:
     model: Envelope
     positions: dict[FieldPath, tuple[int, int]] = field(repr=False, default_factory=dict)
 
+    def __post_init__(self) -> None:
+        spec = self.data.get("spec") if self.kind == "Transform" else None
+        runtime = spec.get("runtime") if isinstance(spec, dict) else None
+        self.__dict__["runtime"] = runtime if isinstance(runtime, str) else None
+
+    @property
+    def runtime(self) -> str | None:
+        """A Transform's runtime, which picks its build rule; kept with the location, so choosing
+        rules never unpickles a body."""
+        return self.__dict__["runtime"]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for fields a snapshot left unpickled (see __reduce__).
+        body = self.__dict__.get("_body")
+        if body is None or name not in ("data", "positions", "model"):
+            raise AttributeError(name)
+        if name == "model":
+            from dkbuild.manifests.models import MODEL_OF_KIND
+
+            model = MODEL_OF_KIND[self.kind].model_validate(self.data)   # valid: it was when first loaded
+            self.__dict__["model"] = model
+            return model
+        data, positions = pickle.loads(body)
+        self.__dict__.update(data=data, positions=positions)
+        return data if name == "data" else positions
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        body = self.__dict__.get("_body")
+        if body is None:
+            body = pickle.dumps((self.data, self.positions), protocol=pickle.HIGHEST_PROTOCOL)
+            self.__dict__["_body"] = body
+        return (_lean_manifest, (self.kind, self.name, self.file, self.doc_index, self.line, self.package,
+                                 self.layout, self.runtime, body))
+
     @property
     def label(self) -> str:
         return f"//{self.package}:{self.name}"
@@ -54,3 +96,11 @@ class Manifest:
                 return self.positions[path]
             path = path[:-1]
         return (self.line, 1)
+
+
+def _lean_manifest(kind: str, name: str, file: str, doc_index: int, line: int, package: str, layout: str,
+                   runtime: str | None, body: bytes) -> Manifest:
+    manifest = object.__new__(Manifest)
+    manifest.__dict__.update(kind=kind, name=name, file=file, doc_index=doc_index, line=line,
+                             package=package, layout=layout, runtime=runtime, _body=body)
+    return manifest

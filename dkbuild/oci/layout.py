@@ -12,11 +12,14 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 from dkbuild.oci.jsoncanon import sha256_digest
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -76,7 +79,7 @@ class OciLayout:
 
     def blob_path(self, digest: str) -> Path:
         algorithm, _, hexdigest = digest.partition(":")
-        if algorithm != "sha256" or len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
+        if algorithm != "sha256" or not _SHA256_HEX.fullmatch(hexdigest):
             raise ValueError(f"not a sha256 digest: {digest!r}")
         return self.blobs / hexdigest
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from dkbuild.diagnostics import Diagnostic, error
-from dkbuild.engine.packaging import sanitize
 from dkbuild.engine.rules import Rule
 from dkbuild.engine.target import BuildTarget
 from dkbuild.graph.model import Node
@@ -36,6 +33,8 @@ class CloudQuery(Rule):
         return found
 
     def extra_manifest_files(self, target: BuildTarget) -> dict[str, bytes]:
+        import yaml  # rules load on every command; YAML only when an artifact is packed
+
         docs = render_specs(target)
         return {"cloudquery/sync.yaml": yaml.safe_dump_all(docs, sort_keys=True).encode()} if docs else {}
 
@@ -93,6 +92,8 @@ def _group(chain: list[tuple[Node, Node, Node | None]]) -> dict[tuple[Node, Node
 
 
 def _store_spec(store: Node) -> dict[str, Any]:
+    from dkbuild.engine.packaging import sanitize
+
     spec = sanitize("Store", store.manifest.data).get("spec", {})
     return {**spec.get("connection", {}), **spec.get("secrets", {})}
 

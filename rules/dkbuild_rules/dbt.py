@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import yaml
-
 from dkbuild.diagnostics import Diagnostic, error
 from dkbuild.engine.rules import Rule
 from dkbuild.engine.target import BuildTarget
@@ -21,6 +19,8 @@ class Dbt(Rule):
         if "dbt_project.yml" not in target.files:
             return [error("E720", target.node.manifest.file, "dbt package has no dbt_project.yml",
                           line=target.node.manifest.line, hint=f"run `dbt init` or add {path}")]
+        import yaml  # rules load on every command; YAML only when a dbt package is checked
+
         try:
             project = yaml.safe_load(target.read("dbt_project.yml"))
         except yaml.YAMLError as exc:

@@ -1,0 +1,259 @@
+"""The warm path (DESIGN §4, §8): persisted loads, keyed by the exact content of a workspace.
+
+A *snapshot* is what loading one workspace state produced: the manifests, their diagnostics and the
+graph. It is stored under `.dkb/cache/graph/<fingerprint>.graph`, where the fingerprint hashes every
+file's content id (git blob ids, or sha256 outside git), the parsed workspace.toml and dkb's own
+version; never an mtime. Beside it, as the commands need them, sit the content keys (per set of
+build rules) and lint reports (per selection). A command on a workspace whose content ids are
+unchanged therefore reads a few pickles instead of parsing YAML, and on a changed workspace the most
+recent snapshot still serves as the parse cache: files whose content id and place are unchanged are
+not parsed again, whichever branch or checkout they came from.
+
+Everything here is a cache: an unreadable or foreign snapshot is a miss, a failed write is ignored,
+and `DKB_SNAPSHOT=0` turns the whole warm path off.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import pickle
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dkbuild import __version__
+from dkbuild.graph.keys import KeyComponents, Keys
+from dkbuild.graph.model import Graph
+from dkbuild.sources import FileIndex
+from dkbuild.workspace import Workspace
+
+if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
+    from dkbuild.manifests.result import LoadResult
+
+SCHEMA = "dkb-snapshot-v1"
+KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
+ENV_SWITCH = "DKB_SNAPSHOT"
+_SUFFIX = ".graph"
+
+
+def fingerprint(files: FileIndex, workspace: Workspace) -> str:
+    """The identity of one workspace state: content ids and configuration, nothing else."""
+    h = hashlib.sha256()
+    h.update(f"{SCHEMA}\0{__version__}\0{sys.version_info[:2]}\0{files.in_git}\0".encode())
+    h.update(workspace.config.model_dump_json().encode())
+    for path in sorted(files.digests):
+        h.update(f"\0{path}\0{files.digests[path]}".encode("utf-8", "surrogateescape"))
+    h.update(b"\0links\0" + "\0".join(files.escaping_links).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileIndex, source: Any = None,
+               parsed: Any = None, known_graph: Callable[[LoadResult], Graph | None] | None = None) -> Snapshot:
+    """Manifests and graph of the workspace whose files are `files` (read through `source`, default
+    the disk): from its snapshot when there is one, else loaded, parsing only files that the latest
+    snapshot (or `parsed`) does not already hold, and stored for next time. `known_graph` may offer
+    an already-built graph for the loaded manifests."""
+    if store is not None:
+        fp = fingerprint(files, workspace)
+        hit = store.get(fp, files)
+        if hit is not None:
+            return hit
+    # Only a miss needs the YAML and model machinery.
+    from dkbuild.graph.build import build_graph
+    from dkbuild.manifests.loader import load_manifests, parsed_files
+
+    if store is not None and parsed is None:
+        latest = store.latest(workspace)
+        parsed = parsed_files(latest.result) if latest is not None else None
+    result = load_manifests(workspace, files, source, parsed)
+    graph = (known_graph(result) if known_graph else None) or build_graph(result.manifests)
+    return store.put(fp, workspace, result, graph) if store is not None else Snapshot("", result, graph)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+@dataclass
+class Snapshot:
+    """One stored workspace state. `files` is the caller's index (equal digests, current root)."""
+    fingerprint: str
+    result: LoadResult
+    graph: Graph
+    store: SnapshotStore | None = field(default=None, repr=False)
+
+    def keys(self, rules_identity: str) -> Keys | None:
+        return self.store.read_keys(self, rules_identity) if self.store else None
+
+    def save_keys(self, rules_identity: str, keys: Keys) -> None:
+        if self.store:
+            self.store.write_keys(self, rules_identity, keys)
+
+    def lint(self, selection: str) -> Any:
+        return self.store.read_extra(self, "lint-" + selection) if self.store else None
+
+    def save_lint(self, selection: str, report: Any) -> None:
+        if self.store:
+            self.store.write_extra(self, "lint-" + selection, report)
+
+
+def lint_selection(patterns: list[str], current_package: str, strict: bool, rules_identity: str) -> str:
+    """What a lint report depends on beyond the workspace state."""
+    return _digest(patterns, current_package, strict, rules_identity)
+
+
+class SnapshotStore:
+    def __init__(self, directory: Path):
+        self.dir = directory
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> SnapshotStore | None:
+        if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
+            return None
+        return cls(workspace.root / workspace.config.cache.dir / "cache" / "graph")
+
+    # --- graph snapshots ---------------------------------------------------------------------
+
+    def get(self, fp: str, files: FileIndex) -> Snapshot | None:
+        state = self._read(self.dir / (fp + _SUFFIX))
+        if state is None or state.get("fingerprint") != fp:
+            return None
+        _touch(self.dir / (fp + _SUFFIX))
+        return self._snapshot(state, files)
+
+    def latest(self, workspace: Workspace) -> Snapshot | None:
+        """The most recently used snapshot, whatever its state: a parse cache for a changed tree."""
+        try:
+            candidates = sorted(self.dir.glob("*" + _SUFFIX), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        except OSError:
+            return None
+        for path in candidates[:1]:
+            state = self._read(path)
+            # Parsing depends on the size limit only; a snapshot parsed under another is no use.
+            if state is not None and state["max_manifest_bytes"] == _size_limit(workspace):
+                return self._snapshot(state, None)
+        return None
+
+    def put(self, fp: str, workspace: Workspace, result: LoadResult, graph: Graph) -> Snapshot:
+        # The file index is not stored: the fingerprint pins its digests, and its root is the caller's.
+        state = {"schema": SCHEMA, "dkb": __version__, "fingerprint": fp,
+                 "manifests": result.manifests, "diagnostics": result.diagnostics, "graph": graph,
+                 "digests": dict(result.files.digests), "max_manifest_bytes": _size_limit(workspace)}
+        snapshot = Snapshot(fp, result, graph, self)
+        if self._write(self.dir / (fp + _SUFFIX), state):
+            self._prune()
+        return snapshot
+
+    def _snapshot(self, state: dict[str, Any], files: FileIndex | None) -> Snapshot:
+        from dkbuild.manifests.result import LoadResult
+
+        index = files if files is not None else FileIndex(Path("."), state["digests"], True)
+        result = LoadResult(state["manifests"], state["diagnostics"], index)
+        return Snapshot(state["fingerprint"], result, state["graph"], self)
+
+    # --- keys and other per-snapshot results ---------------------------------------------------
+
+    def read_keys(self, snapshot: Snapshot, rules_identity: str) -> Keys | None:
+        state = self._read(self._extra_path(snapshot, "keys-" + rules_identity))
+        if state is None:
+            return None
+        nodes = snapshot.graph.nodes
+        try:
+            with _no_gc():
+                components = {node_id: KeyComponents.bound(nodes[node_id].manifest, *parts)
+                              for node_id, parts in state["components"].items()}
+        except KeyError:
+            return None
+        return Keys(state["keys"], components)
+
+    def write_keys(self, snapshot: Snapshot, rules_identity: str, keys: Keys) -> None:
+        # The manifest component is the node's manifest data: bound again on read, not stored twice.
+        state = {"schema": SCHEMA, "keys": keys.keys,
+                 "components": {node_id: (c.kind, c.files, c.refs, c.rule, c.config)
+                                for node_id, c in keys.components.items()}}
+        self._write(self._extra_path(snapshot, "keys-" + rules_identity), state)
+
+    def read_extra(self, snapshot: Snapshot, name: str) -> Any:
+        state = self._read(self._extra_path(snapshot, name))
+        return None if state is None else state.get("value")
+
+    def write_extra(self, snapshot: Snapshot, name: str, value: Any) -> None:
+        self._write(self._extra_path(snapshot, name), {"schema": SCHEMA, "value": value})
+
+    def _extra_path(self, snapshot: Snapshot, name: str) -> Path:
+        return self.dir / f"{snapshot.fingerprint}.{name}"
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            with _no_gc():
+                state = pickle.loads(raw)
+        except Exception:  # noqa: BLE001 - a torn or foreign file, whatever the error, is a miss
+            _remove(path)
+            return None
+        if not isinstance(state, dict) or state.get("schema") != SCHEMA:
+            _remove(path)
+            return None
+        return state
+
+    def _write(self, path: Path, state: dict[str, Any]) -> bool:
+        from dkbuild.oci.layout import atomic_write
+
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, pickle.PicklingError, RecursionError):
+            return False    # a cache that cannot be written is only slower
+        return True
+
+    def _prune(self) -> None:
+        try:
+            graphs = sorted(self.dir.glob("*" + _SUFFIX), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            for old in graphs[KEEP:]:
+                for path in self.dir.glob(old.name[:-len(_SUFFIX)] + ".*"):
+                    _remove(path)
+        except OSError:
+            pass
+
+
+def _size_limit(workspace: Workspace) -> int:
+    return workspace.config.workspace.max_manifest_bytes
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Unpickling creates hundreds of thousands of objects, none of them garbage; collecting while
+    it runs costs more than the unpickling itself. Afterwards they are frozen out of the collector's
+    view: they live as long as the command, and later collections need not walk them again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass

@@ -1,0 +1,28 @@
+"""What `dkb lint` reports. Apart from the lint machinery so a cached report (engine/snapshot.py)
+can be read back without importing the checks and the manifest models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dkbuild.diagnostics import Diagnostic
+
+
+@dataclass(frozen=True)
+class LintReport:
+    diagnostics: list[Diagnostic]
+    targets: list[str]
+    files: list[str]
+    unusable: bool          # some input could not be loaded at all (exit 2)
+
+    @property
+    def errors(self) -> int:
+        return sum(d.is_error for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.diagnostics) - self.errors
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.unusable else (1 if self.errors else 0)
