@@ -23,7 +23,7 @@ from dkbuild.graph.keys import Keys, compute_keys
 from dkbuild.graph.labels import Pattern, PatternError, parse_pattern
 from dkbuild.graph.model import Graph
 from dkbuild.graph.select import match, no_match
-from dkbuild.manifests.loader import LoadResult, parsed_files
+from dkbuild.manifests.result import LoadResult
 from dkbuild.workspace import WORKSPACE_FILE, Workspace, WorkspaceConfig, parse_config
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
         parsed = None
         if reuse is not None and (reuse.workspace.config.workspace.max_manifest_bytes
                                   == config.workspace.max_manifest_bytes):
-            parsed = parsed_files(reuse.result)
+            parsed = reuse.result
         store = SnapshotStore.of(reuse.workspace) if reuse is not None else None
         snapshot = load_state(store, workspace, tree, tree, parsed, lambda result: _same_graph(reuse, result))
         keys = _keys(workspace, tree, snapshot)

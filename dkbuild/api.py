@@ -65,7 +65,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
     cached = loaded.snapshot.lint(selection) if loaded.snapshot else None
     if cached is not None:
         return cached
-    from dkbuild.engine.target import BuildTarget, references_of
+    from dkbuild.engine.target import BuildTarget
     from dkbuild.governance.lint import lint
 
     keys = compute_keys(loaded, rules) if keys is None else keys
@@ -76,7 +76,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
         if rule is None:
             return []
         files = keys.components[node.id].files if node.id in defaults else {}
-        target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, references_of(loaded.graph, node.id))
+        target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, loaded.graph)
         return rule.check(target)
 
     report = lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,

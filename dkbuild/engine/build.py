@@ -18,7 +18,7 @@ from dkbuild.engine.cache import ActionCache, CacheEntry
 from dkbuild.engine.history import TargetHistory
 from dkbuild.engine.progress import Progress
 from dkbuild.engine.rules import RuleSet
-from dkbuild.engine.target import BuildTarget, references_of
+from dkbuild.engine.target import BuildTarget
 from dkbuild.gitinfo import git_output
 from dkbuild.graph.keys import Keys
 from dkbuild.graph.model import Graph
@@ -77,7 +77,7 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
         if rule is None:
             continue
         files_of = keys.components[label].files if label in default_of else {}
-        target = BuildTarget(node, keys.keys[label], workspace, files_of, references_of(graph, label))
+        target = BuildTarget(node, keys.keys[label], workspace, files_of, graph)
         steps = ["package artifact"]
         backend = None
         if rule.image_request(target) is not None:

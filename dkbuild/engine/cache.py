@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from dkbuild import __version__
 from dkbuild.oci.layout import OciLayout, atomic_write
 
 ENTRY_SCHEMA = 1
+# Garbage collection evicts by last use; to the hour is plenty, and spares a write per cache hit.
+_LRU_RESOLUTION_NS = 3600 * 10**9
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ActionCache:
         try:
             with open(path, "rb") as f:
                 raw = json.loads(f.read())
+                used_ns = os.fstat(f.fileno()).st_mtime_ns
         except FileNotFoundError:
             return Lookup(None)
         except (OSError, ValueError):
@@ -59,13 +63,13 @@ class ActionCache:
         for blob in raw["blobs"]:
             if not self._intact(blob):
                 return Lookup(None, f"blob {blob['digest'][:19]}… missing or corrupt")
-        os.utime(path)   # the entry's mtime is its last use, for LRU garbage collection
+        if time.time_ns() - used_ns > _LRU_RESOLUTION_NS:
+            os.utime(path)   # the entry's mtime is its last use, for LRU garbage collection
         return Lookup(CacheEntry(raw["action_key"], raw["label"], raw["key"], raw["artifacts"], raw["blobs"]))
 
     def _intact(self, blob: dict[str, Any]) -> bool:
-        path = self.layout.blob_path(blob["digest"])
         try:
-            st = os.stat(path)
+            st = os.stat(self.layout.blob_file(blob["digest"]))
         except FileNotFoundError:
             return False
         if st.st_size == blob["size"] and st.st_mtime_ns == blob["mtime_ns"]:

@@ -1,5 +1,5 @@
 """Garbage collection of the local store: evict action-cache entries least recently used first
-(an entry's mtime is touched on every hit) until the blobs the remaining entries need fit in
+(an entry's mtime is its last use, to the hour) until the blobs the remaining entries need fit in
 `max_size`, drop entries older than `max_age`, then delete blobs nothing refers to. Blobs younger
 than `grace` are kept: a build running right now may have written them without an entry yet."""
 

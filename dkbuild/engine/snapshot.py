@@ -53,11 +53,12 @@ def fingerprint(files: FileIndex, workspace: Workspace) -> str:
 
 
 def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileIndex, source: Any = None,
-               parsed: Any = None, known_graph: Callable[[LoadResult], Graph | None] | None = None) -> Snapshot:
+               reuse: LoadResult | None = None,
+               known_graph: Callable[[LoadResult], Graph | None] | None = None) -> Snapshot:
     """Manifests and graph of the workspace whose files are `files` (read through `source`, default
     the disk): from its snapshot when there is one, else loaded, parsing only files that the latest
-    snapshot (or `parsed`) does not already hold, and stored for next time. `known_graph` may offer
-    an already-built graph for the loaded manifests."""
+    snapshot (or the load `reuse`) does not already hold, and stored for next time. `known_graph`
+    may offer an already-built graph for the loaded manifests."""
     if store is not None:
         fp = fingerprint(files, workspace)
         hit = store.get(fp, files)
@@ -67,10 +68,10 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
     from dkbuild.graph.build import build_graph
     from dkbuild.manifests.loader import load_manifests, parsed_files
 
-    if store is not None and parsed is None:
+    if store is not None and reuse is None:
         latest = store.latest(workspace)
-        parsed = parsed_files(latest.result) if latest is not None else None
-    result = load_manifests(workspace, files, source, parsed)
+        reuse = latest.result if latest is not None else None
+    result = load_manifests(workspace, files, source, parsed_files(reuse) if reuse is not None else None)
     graph = (known_graph(result) if known_graph else None) or build_graph(result.manifests)
     return store.put(fp, workspace, result, graph) if store is not None else Snapshot("", result, graph)
 

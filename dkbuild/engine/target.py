@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from dkbuild.graph.model import Graph, Node
@@ -21,7 +22,13 @@ class BuildTarget:
     key: str
     workspace: Workspace
     files: dict[str, str]          # package-relative path -> content id (what the key covers)
-    references: tuple[Node, ...]   # every DataSet, Store and Connector it reaches
+    graph: Graph = field(repr=False)
+
+    @cached_property
+    def references(self) -> tuple[Node, ...]:
+        """Every DataSet, Store and Connector it reaches (worked out only when a rule or the
+        history asks: a no-op build never does)."""
+        return references_of(self.graph, self.node.id)
 
     @property
     def label(self) -> str:

@@ -18,11 +18,12 @@ from pydantic import BaseModel, ValidationError
 from dkbuild.diagnostics import Diagnostic, error, warning
 from dkbuild.manifests.layout import ManifestFile, manifest_files
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
-from dkbuild.manifests.result import LOAD_ERROR_CODES, LoadResult  # noqa: F401 - re-exported
 from dkbuild.manifests.models import API_VERSIONS, KINDS, MODEL_OF_KIND, unknown_fields
+from dkbuild.manifests.result import LOAD_ERROR_CODES, LoadResult  # noqa: F401 - re-exported
 from dkbuild.manifests.yamlsource import Document, parse_documents
 from dkbuild.sources import FileIndex, path_selector
 from dkbuild.workspace import Workspace
+
 
 class Source(Protocol):
     """Where manifest bytes come from: the working tree, or a git revision (gitrev.RevisionTree)."""

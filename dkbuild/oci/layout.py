@@ -68,6 +68,7 @@ class OciLayout:
     def __init__(self, root: Path):
         self.root = root
         self.blobs = root / "blobs" / "sha256"
+        self._blobs_dir = str(self.blobs)
         self.blobs.mkdir(parents=True, exist_ok=True)
         with self._locked():
             if not (root / "oci-layout").exists():
@@ -78,10 +79,14 @@ class OciLayout:
     # --- blobs ---------------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
+        return Path(self.blob_file(digest))
+
+    def blob_file(self, digest: str) -> str:
+        """The blob's path as a string: cache hits check thousands of blobs, and pathlib is slow."""
         algorithm, _, hexdigest = digest.partition(":")
         if algorithm != "sha256" or not _SHA256_HEX.fullmatch(hexdigest):
             raise ValueError(f"not a sha256 digest: {digest!r}")
-        return self.blobs / hexdigest
+        return os.path.join(self._blobs_dir, hexdigest)
 
     def put_blob(self, data: bytes) -> str:
         digest = sha256_digest(data)
