@@ -1,0 +1,181 @@
+"""The cold load's fast paths give exactly what the plain ones would.
+
+yamlsource takes plain strings straight from the composed nodes (and resolves tags with a cached
+resolver): its values must equal PyYAML's safe_load, and its positions those of a naive walk
+over PyYAML's own node tree.
+"""
+
+from __future__ import annotations
+
+import datetime
+import textwrap
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dkbuild.manifests.yamlsource import parse_documents
+
+# --- references ------------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """safe_load's value as the loader promises it: text keys, dates as ISO text, binary as text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def reference_positions(text: str) -> list[dict[tuple[Any, ...], tuple[int, int]]]:
+    """Line and column of every key and item, from PyYAML's pure-Python composer (no merge keys)."""
+    found: list[dict[tuple[Any, ...], tuple[int, int]]] = []
+
+    def walk(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], tuple[int, int]]) -> None:
+        if isinstance(node, yaml.SequenceNode):
+            for i, child in enumerate(node.value):
+                out[path + (i,)] = (child.start_mark.line + 1, child.start_mark.column + 1)
+                walk(child, path + (i,), out)
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = str(plain(yaml.SafeLoader("").construct_object(key_node)))
+                out[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                walk(value_node, path + (key,), out)
+
+    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+        walk(node, (), positions)
+        found.append(positions)
+    return found
+
+
+def assert_like_pyyaml(text: str) -> None:
+    documents, problems = parse_documents(text, "f.yaml")
+    assert problems == []
+    assert [d.data for d in documents] == [plain(v) for v in yaml.safe_load_all(text)]
+    assert [d.positions for d in documents] == reference_positions(text)
+    assert [d.line for d in documents] == [n.start_mark.line + 1 for n in yaml.compose_all(text, Loader=yaml.SafeLoader)]
+
+
+# --- scalars ---------------------------------------------------------------------------------
+
+YAML_11 = """\
+ints: [0, 12, -3, +4, 0x1F, 0o17, 017, 0b101, 1_000, 1:20, -0]
+floats: [1.5, -2.0e+3, 3., .5, .inf, -.Inf, 6.8523015e+5, 190:20:30.15, 1_000.5]
+bools: [yes, No, ON, off, y, n, Y, N, true, False, TRUE]
+nulls: [~, null, Null, NULL, '', ]
+empty:
+dates: [2002-12-14, 2001-12-14t21:59:43.10-05:00, 2001-12-14 21:59:43.10, 2001-12-15T02:59:43.1Z]
+looks_like_numbers: ["12", '1.5', "yes", 'null', "0x1F", "2002-12-14", '~']
+explicit: [!!str 12, !!int "12", !!float "1", !!bool "yes", !!null "", ! 12, !!binary aGVsbG8=]
+text: [name, "double \\"quoted\\"", 'single ''quoted''', é ünïcode, a b c, "  spaced  ", "a: b", "#x"]
+block: |
+  line one
+    indented
+folded: >
+  folded
+  text
+multi line plain: this is
+  one line
+"1": quoted numeric key
+2: numeric key
+yes: boolean key
+~: null key
+"""
+
+
+def test_yaml_11_scalars_are_resolved_as_pyyaml_does() -> None:
+    assert_like_pyyaml(YAML_11)
+
+
+def test_several_documents_and_flow_styles() -> None:
+    assert_like_pyyaml(textwrap.dedent("""\
+        # leading comment
+        a: {x: 1, y: [1, 2, {z: "3"}]}
+        ---
+        - [a, b]
+        - {c: d}
+        - - nested
+          - 2.5
+        ---
+        just text
+        ...
+        ---
+        {}
+        """))
+
+
+def test_anchors_and_aliases_expand_with_the_anchor_positions() -> None:
+    assert_like_pyyaml("base: &b {x: 1, y: [a, b]}\ncopy: *b\nlist: [*b, *b]\nscalar: &s 7\nagain: *s\n")
+
+
+# Text a data manifest plausibly holds, and text that YAML 1.1 would turn into something else.
+TRICKY = st.sampled_from(["yes", "No", "on", "y", "~", "null", "", "0x1F", "017", "1_000", "1:20", "-1.5e+3",
+                          ".inf", ".nan", "2002-12-14", "12", "+1", "<<", "=", "a: b", "- c", "#c", "x\ny",
+                          " lead", "trail ", "'q'", '"q"', "é", "!tag", "&a", "*a", "%", "@", "`"])
+SCALARS = (st.none() | st.booleans() | st.integers(-10**12, 10**12)
+           | st.floats(allow_nan=False, allow_infinity=False, width=32)
+           | TRICKY | st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12))
+DATA = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(TRICKY | st.text(min_size=1, max_size=8), inner, max_size=4),
+                    max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=DATA, flow=st.sampled_from([False, True, None]), width=st.sampled_from([20, 80]))
+def test_any_dumped_data_loads_back_as_pyyaml_loads_it(data: Any, flow: bool | None, width: int) -> None:
+    assert_like_pyyaml(yaml.safe_dump({"root": data}, default_flow_style=flow, width=width, allow_unicode=True))
+
+
+# --- merge keys ------------------------------------------------------------------------------
+
+MERGES = """\
+base: &base {x: 1, y: {deep: 2}}
+other: &other {y: 3, w: 4}
+first:
+  <<: *base
+  x: 10
+last:
+  x: 10
+  <<: *base
+many:
+  <<: [*base, *other]
+  w: 5
+"""
+
+
+def test_merge_keys_resolve_as_pyyaml_and_explicit_keys_win() -> None:
+    (doc,), problems = parse_documents(MERGES, "f.yaml")
+    assert problems == []
+    assert doc.data == yaml.safe_load(MERGES)
+    # Keys written in the mapping keep their own positions; merged ones point at the anchor.
+    assert doc.positions[("first", "x")] == (5, 3)
+    assert doc.positions[("last", "x")] == (7, 3)
+    assert doc.positions[("first", "y")] == (1, 20)
+    assert doc.positions[("first", "y", "deep")] == (1, 24)
+    assert doc.positions[("many", "y")] == (1, 20)       # the first source wins
+    assert doc.positions[("many", "w")] == (11, 3)
+    # Nothing of the merge sources' own layout leaks into the mapping's positions.
+    assert not [p for p in doc.positions if p[0] == "many" and len(p) > 1 and isinstance(p[1], int)]
+
+
+def test_a_key_written_twice_next_to_a_merge_is_still_a_duplicate() -> None:
+    _, problems = parse_documents("b: &b {x: 1}\nm:\n  <<: *b\n  x: 2\n  x: 3\n", "f.yaml")
+    assert [(d.code, d.line) for d in problems] == [("E108", 5)]
+
+
+# --- bad values ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!bool maybe", "!!float x", "!!int ''", "!!timestamp soon",
+                                   "!!binary a", "!custom x"])
+def test_a_value_that_does_not_fit_its_tag_is_an_e100_not_a_crash(value: str) -> None:
+    documents, problems = parse_documents(f"ok: 1\nbad: {value}\n", "f.yaml")
+    assert documents == []
+    assert [(d.code, d.line) for d in problems] == [("E100", 2)]
