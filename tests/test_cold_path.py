@@ -7,6 +7,7 @@ over PyYAML's own node tree.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import textwrap
 from typing import Any
@@ -15,8 +16,12 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
+from dkbuild.api import load
+from dkbuild.manifests.models import MODEL_OF_KIND, unknown_fields
 from dkbuild.manifests.yamlsource import parse_documents
+from tests.conftest import API, EXAMPLE, connector, dataset, store, transform
 
 # --- references ------------------------------------------------------------------------------
 
@@ -179,3 +184,85 @@ def test_a_value_that_does_not_fit_its_tag_is_an_e100_not_a_crash(value: str) ->
     documents, problems = parse_documents(f"ok: 1\nbad: {value}\n", "f.yaml")
     assert documents == []
     assert [(d.code, d.line) for d in problems] == [("E100", 2)]
+
+
+# --- unknown fields --------------------------------------------------------------------------
+
+def reference_unknown_fields(model: BaseModel, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The plain walk: every extra key, then every declared field, looking into everything."""
+    found = [path + (key,) for key in (model.model_extra or {})]
+
+    def inside(value: Any, where: tuple[Any, ...]) -> None:
+        if isinstance(value, BaseModel):
+            found.extend(reference_unknown_fields(value, where))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                inside(item, where + (i,))
+        elif isinstance(value, dict):
+            for k, item in value.items():
+                if isinstance(item, BaseModel):
+                    found.extend(reference_unknown_fields(item, where + (k,)))
+
+    for name, info in type(model).model_fields.items():
+        inside(getattr(model, name), path + (info.alias or name,))
+    return found
+
+
+RICH = [
+    transform("t", ["a"], ["b"], env=[{"name": "X", "value": 1, "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+              trigger={"policy": "composite", "policies": ["manual", {"policy": "schedule", "schedule": {"cron": "* * * * *"}}]},
+              resources={"cpu": 1, "memory": "1Gi"}, lineage={"enabled": True}, timeout="1h", replicas=2),
+    dataset("d", columns=[{"name": "id", "type": "integer", "pii": True, "from": "a.id", "masking": "hash"}],
+            declassify={"reason": "r", "approvedBy": "me"}, dev={"any": {"thing": 1}}),
+    store("s"),
+    {**connector("c"), "spec": {"type": "c", "plugin": {"source": "x"}, "tools": [{"name": "t", "type": "cli"}],
+                                "connectionSchema": {"host": {"field": "host", "secret": False}}}},
+    {"apiVersion": API, "kind": "DataSetGroup", "metadata": {"name": "g", "labels": {"a": "b"}},
+     "spec": {"store": "s", "datasets": ["d"]}},
+]
+
+
+def mappings_in(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of every mapping in a document: the places an unknown key can be added."""
+    found = [path] if isinstance(data, dict) else []
+    children = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
+    for key, value in children:
+        found += mappings_in(value, path + (key,))
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=st.sampled_from(RICH), picks=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
+    ["bogus", "schema_", "from_", "nme", "spec"])), max_size=5))
+def test_unknown_fields_match_the_plain_walk(doc: dict[str, Any], picks: list[tuple[int, str]]) -> None:
+    data = copy.deepcopy(doc)
+    places = mappings_in(data)
+    for n, key in picks:
+        target = data
+        for part in places[n % len(places)]:
+            target = target[part]
+        target.setdefault(key, "x")
+    try:
+        model = MODEL_OF_KIND[data["kind"]].model_validate(data)
+    except ValidationError:
+        return
+    assert list(unknown_fields(model)) == reference_unknown_fields(model)
+
+
+def test_unknown_fields_of_the_example_workspace() -> None:
+    loaded = load(EXAMPLE)
+    assert loaded.result.manifests
+    for m in loaded.result.manifests:
+        assert list(unknown_fields(m.model)) == reference_unknown_fields(m.model)
+
+
+def test_unknown_fields_are_found_at_every_depth() -> None:
+    data = copy.deepcopy(RICH[0])
+    data["extra"] = 1
+    data["spec"]["env"][0]["valueFrom"]["secretKeyRef"]["nme"] = "x"
+    data["spec"]["trigger"]["policies"][1]["schedule"]["tz"] = "UTC"
+    data["spec"]["inputs"][0]["dataset_"] = "a"
+    model = MODEL_OF_KIND["Transform"].model_validate(data)
+    assert list(unknown_fields(model)) == [
+        ("extra",), ("spec", "inputs", 0, "dataset_"), ("spec", "env", 0, "valueFrom", "secretKeyRef", "nme"),
+        ("spec", "trigger", "policies", 1, "schedule", "tz")]

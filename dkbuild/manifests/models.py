@@ -7,7 +7,7 @@ are kept (extra="allow") and reported by `unknown_fields`, never silently droppe
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal, Union
+from typing import Any, Iterator, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -240,12 +240,12 @@ MODEL_OF_KIND: dict[str, type[Envelope]] = {
 
 def unknown_fields(model: BaseModel, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     """Paths of every field the contract does not define, anywhere in the model."""
-    for key in (model.model_extra or {}):
-        yield path + (key,)
-    for name, info in type(model).model_fields.items():
-        value = getattr(model, name)
-        key = info.alias or name
-        yield from _unknown_in(value, path + (key,))
+    extra = model.__pydantic_extra__
+    if extra:
+        for key in extra:
+            yield path + (key,)
+    for name, key in _nested_fields(type(model)):
+        yield from _unknown_in(getattr(model, name), path + (key,))
 
 
 def _unknown_in(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
@@ -258,3 +258,24 @@ def _unknown_in(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str |
         for k, item in value.items():
             if isinstance(item, BaseModel):
                 yield from unknown_fields(item, path + (k,))
+
+
+_NESTED: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {}
+
+
+def _nested_fields(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(attribute, key) of the fields whose type can hold a model: only those can hide unknown
+    fields below them. A validated str, list[str] or dict[str, Any] holds no model, so walking it
+    (as the walk did for every field of every column) finds nothing."""
+    found = _NESTED.get(cls)
+    if found is None:
+        found = tuple((name, info.alias or name) for name, info in cls.model_fields.items()
+                      if _holds_model(info.annotation))
+        _NESTED[cls] = found
+    return found
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
