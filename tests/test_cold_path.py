@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from bench import generate
 from dkbuild.api import load
+from dkbuild.governance import policy
+from dkbuild.graph import build
+from dkbuild.graph.model import EdgeKind, Graph
 from dkbuild.manifests.models import MODEL_OF_KIND, unknown_fields
 from dkbuild.manifests.yamlsource import parse_documents
 from tests.conftest import API, EXAMPLE, connector, dataset, store, transform
@@ -266,3 +271,44 @@ def test_unknown_fields_are_found_at_every_depth() -> None:
     assert list(unknown_fields(model)) == [
         ("extra",), ("spec", "inputs", 0, "dataset_"), ("spec", "env", 0, "valueFrom", "secretKeyRef", "nme"),
         ("spec", "trigger", "policies", 1, "schedule", "tz")]
+
+
+# --- one pass instead of one scan per dataset --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bench_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated workspace of 120 packages (~290 manifest files): layers, fan-in, fan-out, PII."""
+    root = tmp_path_factory.mktemp("cold") / "ws"
+    generate.generate(root, 120, seed=11, commit=False)
+    return root
+
+
+def reference_feeders(graph: Graph, dataset: str) -> set[str]:
+    feeders = {c.src for c in graph.columns if c.dst == dataset}
+    for edge in graph.in_edges[dataset]:
+        if edge.kind is EdgeKind.WRITES:
+            feeders |= {e.dst for e in graph.out_edges[edge.src] if e.kind is EdgeKind.READS}
+    feeders.discard(dataset)
+    return feeders
+
+
+def test_feeder_index_matches_the_per_dataset_scan(bench_ws: Path) -> None:
+    graph = load(bench_ws).graph
+    index = policy._feeders(graph)
+    datasets = [n for n in graph.nodes.values() if n.kind == "DataSet"]
+    assert sum(bool(reference_feeders(graph, n.id)) for n in datasets) > 50
+    for node in datasets:
+        assert index.get(node.id, set()) - {node.id} == reference_feeders(graph, node.id)
+
+
+def test_tag_index_matches_the_scan(bench_ws: Path) -> None:
+    graph = load(bench_ws).graph
+    index = build._Index(graph)
+    labels = sorted({item for n in graph.nodes.values() if n.kind == "DataSet"
+                     for item in n.manifest.model.metadata.labels.items()})
+    assert len(labels) > 3
+    selectors = [{}, dict(labels[:1]), dict(labels[1:3]), dict(labels[-2:]), {"no": "such"}]
+    for tags in selectors:
+        scanned = {n.id for n in graph.nodes.values() if n.kind == "DataSet"
+                   and tags.items() <= n.manifest.model.metadata.labels.items()}
+        assert index.tagged(tags) == scanned

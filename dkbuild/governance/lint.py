@@ -3,6 +3,8 @@ the selected targets. Pure: it reads the loaded workspace and returns a report."
 
 from __future__ import annotations
 
+import posixpath
+from collections import defaultdict
 from typing import Callable
 
 from dkbuild.diagnostics import Diagnostic, sort_key
@@ -35,9 +37,15 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
             in_scope.add(manifest.file)
             found += check_manifest(manifest)
     if target_check is not None:
+        # A target brings into scope the files below its package that have findings so far; an index
+        # by directory answers that per target without rescanning every finding.
+        below: dict[str, set[str]] = defaultdict(set)
+        _index_dirs(below, found)
         for target in sorted(targets):
-            found += target_check(graph.nodes[target])
-            in_scope |= {d.file for d in found if d.file.startswith(graph.nodes[target].package + "/")}
+            checked = target_check(graph.nodes[target])
+            found += checked
+            _index_dirs(below, checked)
+            in_scope |= below.get(graph.nodes[target].package, set())
     found += check_graph(graph)
     found += check_policies(graph, config.policy)
     ignored = set(config.policy.ignore)
@@ -45,6 +53,15 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
     if strict:
         kept = [d.escalated() for d in kept]
     return LintReport(kept, sorted(targets), sorted(in_scope), result.unusable)
+
+
+def _index_dirs(below: dict[str, set[str]], found: list[Diagnostic]) -> None:
+    """File of each finding under every directory above it ("a/b/c.py" under "a/b" and "a")."""
+    for d in found:
+        directory = posixpath.dirname(d.file)
+        while directory and d.file not in below[directory]:
+            below[directory].add(d.file)
+            directory = posixpath.dirname(directory)
 
 
 def _covered(path: str, patterns: list[Pattern]) -> bool:

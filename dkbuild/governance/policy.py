@@ -8,6 +8,8 @@ E602  a dataset fed by a more sensitive one (through its producer's inputs or it
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from dkbuild.diagnostics import Diagnostic, Severity
 from dkbuild.governance.classification import level_name, pii_columns, rank
 from dkbuild.governance.graph_rules import at
@@ -74,13 +76,16 @@ def _pii_propagation(graph: Graph) -> list[Diagnostic]:
 
 def _downgrades(graph: Graph) -> list[Diagnostic]:
     found = []
+    feeders_of = _feeders(graph)
     for node in _datasets(graph):
         spec = node.manifest.model.spec
         if spec.declassify is not None and spec.declassify.reason.strip():
             continue
         own = rank(spec.classification)
-        feeders = _feeders(graph, node.id)
-        worst = max(feeders, key=lambda f: rank(graph.nodes[f].manifest.model.spec.classification), default=None)
+        feeders = feeders_of.get(node.id, set()) - {node.id}
+        # Sorted first: of several equally sensitive feeders, name the same one every run.
+        worst = max(sorted(feeders), key=lambda f: rank(graph.nodes[f].manifest.model.spec.classification),
+                    default=None)
         if worst is None:
             continue
         upstream_level = rank(graph.nodes[worst].manifest.model.spec.classification)
@@ -97,11 +102,16 @@ def _downgrades(graph: Graph) -> list[Diagnostic]:
     return found
 
 
-def _feeders(graph: Graph, dataset: str) -> set[str]:
-    """Datasets this one is derived from: its producers' inputs and its column-lineage sources."""
-    feeders = {c.src for c in graph.columns if c.dst == dataset}
-    for edge in graph.in_edges[dataset]:
-        if edge.kind is EdgeKind.WRITES:
-            feeders |= {e.dst for e in graph.out_edges[edge.src] if e.kind is EdgeKind.READS}
-    feeders.discard(dataset)
+def _feeders(graph: Graph) -> dict[str, set[str]]:
+    """For each dataset, the datasets it is derived from: its producers' inputs and its column-lineage
+    sources. One pass over the edges (asking per dataset rescanned every column edge)."""
+    feeders: dict[str, set[str]] = defaultdict(set)
+    for column in graph.columns:
+        feeders[column.dst].add(column.src)
+    for edges in graph.out_edges.values():
+        inputs = [e.dst for e in edges if e.kind is EdgeKind.READS]
+        if inputs:
+            for e in edges:
+                if e.kind is EdgeKind.WRITES:
+                    feeders[e.dst].update(inputs)
     return feeders

@@ -34,9 +34,40 @@ def build_graph(manifests: list[Manifest]) -> Graph:
             graph.aliases.setdefault(d.label, node.id)
             graph.package_nodes.setdefault(d.package, set()).add(node.id)
     _package_defaults(graph, manifests)
+    index = _Index(graph)
     for node_id in sorted(graph.nodes):
-        _add_references(graph, graph.nodes[node_id])
+        _add_references(graph, graph.nodes[node_id], index)
     return graph
+
+
+class _Index:
+    """Lookups that resolving references asks for again and again, built once per graph: the
+    column names of a dataset (asked per `from:`) and the datasets carrying a label (asked per
+    tag selector, which otherwise scans every node)."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._columns: dict[str, set[str]] = {}
+        self._labelled: dict[tuple[str, str], set[str]] | None = None
+
+    def columns(self, dataset: Node) -> set[str]:
+        names = self._columns.get(dataset.id)
+        if names is None:
+            names = self._columns[dataset.id] = {c.name for c in dataset.manifest.model.spec.schema_}
+        return names
+
+    def tagged(self, tags: dict[str, str]) -> set[str]:
+        """Ids of the DataSets whose labels include every one of `tags`."""
+        if self._labelled is None:
+            self._labelled = defaultdict(set)
+            for node in self.graph.nodes.values():
+                if node.kind == "DataSet":
+                    for item in node.manifest.model.metadata.labels.items():
+                        self._labelled[item].add(node.id)
+        if not tags:
+            return {n.id for n in self.graph.nodes.values() if n.kind == "DataSet"}
+        found = [self._labelled.get(item, set()) for item in tags.items()]
+        return set.intersection(*found)
 
 
 def _primary_label(m: Manifest) -> str:
@@ -74,7 +105,7 @@ def _ref(graph: Graph, node: Node, kind: str, name: str, edge: EdgeKind, path: t
         graph.add_edge(Edge(node.id, target, edge, where))
 
 
-def _add_references(graph: Graph, node: Node) -> None:
+def _add_references(graph: Graph, node: Node, index: _Index) -> None:
     model = node.manifest.model
     if isinstance(model, Transform):
         for edge, refs in ((EdgeKind.READS, model.spec.inputs), (EdgeKind.WRITES, model.spec.outputs)):
@@ -83,11 +114,11 @@ def _add_references(graph: Graph, node: Node) -> None:
                 if ref.dataset:
                     _ref(graph, node, "DataSet", ref.dataset, edge, ("spec", side, i, "dataset"))
                 elif ref.tags:
-                    _tag_refs(graph, node, ref.tags, edge, ("spec", side, i, "tags"))
+                    _tag_refs(graph, node, ref.tags, edge, ("spec", side, i, "tags"), index)
     elif isinstance(model, DataSet):
         if model.spec.store:
             _ref(graph, node, "Store", model.spec.store, EdgeKind.STORE, ("spec", "store"))
-        _column_refs(graph, node, model)
+        _column_refs(graph, node, model, index)
     elif isinstance(model, Store):
         if model.spec.connector:
             _ref(graph, node, "Connector", model.spec.connector, EdgeKind.CONNECTOR, ("spec", "connector"))
@@ -99,18 +130,17 @@ def _add_references(graph: Graph, node: Node) -> None:
 
 
 def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
-              path: tuple[str | int, ...]) -> None:
+              path: tuple[str | int, ...], index: _Index) -> None:
     """dk never resolved tag selectors; dkb selects every DataSet whose labels include all the tags."""
-    matched = [other for other in graph.nodes.values() if other.kind == "DataSet"
-               and tags.items() <= other.manifest.model.metadata.labels.items()]
+    matched = index.tagged(tags)
     if not matched:
         selector = ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
         graph.dangling.append(Dangling(node.id, format_field(path), "DataSet", f"tags {selector}"))
-    for other in sorted(matched, key=lambda n: n.id):
-        graph.add_edge(Edge(node.id, other.id, edge, format_field(path)))
+    for other in sorted(matched):
+        graph.add_edge(Edge(node.id, other, edge, format_field(path)))
 
 
-def _column_refs(graph: Graph, node: Node, model: DataSet) -> None:
+def _column_refs(graph: Graph, node: Node, model: DataSet, index: _Index) -> None:
     """Column lineage is data flow, not a build dependency: it goes to graph.columns only."""
     for i, column in enumerate(model.spec.schema_):
         if not column.from_:
@@ -121,8 +151,7 @@ def _column_refs(graph: Graph, node: Node, model: DataSet) -> None:
         if upstream is None or not source_column:
             graph.dangling.append(Dangling(node.id, where, "column", column.from_))
             continue
-        known = {c.name for c in upstream.manifest.model.spec.schema_}
-        if source_column not in known:
+        if source_column not in index.columns(upstream):
             graph.dangling.append(Dangling(node.id, where, "column", column.from_))
             continue
         graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, column.name, column.masking))
