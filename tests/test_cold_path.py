@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import copy
 import datetime
+import gc
+import os
+import shutil
 import textwrap
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,13 @@ from dkbuild.api import load
 from dkbuild.governance import policy
 from dkbuild.graph import build
 from dkbuild.graph.model import EdgeKind, Graph
+from dkbuild.manifests import loader
+from dkbuild.manifests.layout import ManifestFile
+from dkbuild.manifests.loader import LoadResult, load_manifests, parsed_files
 from dkbuild.manifests.models import MODEL_OF_KIND, unknown_fields
 from dkbuild.manifests.yamlsource import parse_documents
+from dkbuild.sources import index_files
+from dkbuild.workspace import load_workspace
 from tests.conftest import API, EXAMPLE, connector, dataset, store, transform
 
 # --- references ------------------------------------------------------------------------------
@@ -312,3 +321,162 @@ def test_tag_index_matches_the_scan(bench_ws: Path) -> None:
         scanned = {n.id for n in graph.nodes.values() if n.kind == "DataSet"
                    and tags.items() <= n.manifest.model.metadata.labels.items()}
         assert index.tagged(tags) == scanned
+
+
+# --- parallel parsing --------------------------------------------------------------------------
+
+BROKEN = {
+    "pipelines/zz-broken/dk.yaml": "apiVersion: x\nkind: DataSet\nmetadata: {name: [unclosed\n",
+    "pipelines/zz-types/dk.yaml": f"apiVersion: {API}\nkind: Transform\nmetadata: {{name: t}}\nspec:\n  inputs: raw\n",
+    "pipelines/zz-unknown/dk.yaml": f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: u}}\nspec: {{store: s, bogus: 1}}\n",
+    "pipelines/zz-dup/dk.yaml": f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: d}}\nspec: {{}}\nspec: {{}}\n",
+    "pipelines/zz-tag/dk.yaml": f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: g}}\nspec: {{replicas: !!int x}}\n",
+    "pipelines/zz-multi/dk.yaml": f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: m1}}\n---\n- a list\n",
+}
+
+
+@pytest.fixture(scope="module")
+def messy_ws(bench_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated workspace plus files with every kind of load problem."""
+    root = tmp_path_factory.mktemp("messy") / "ws"
+    shutil.copytree(bench_ws, root)
+    for rel, text in BROKEN.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "pipelines/zz-latin/dk.yaml").parent.mkdir(parents=True)
+    (root / "pipelines/zz-latin/dk.yaml").write_bytes(b"kind: DataSet\nname: caf\xe9\n")
+    toml = (root / "workspace.toml").read_text()
+    (root / "workspace.toml").write_text(toml.replace("[workspace]", "[workspace]\nmax_manifest_bytes = 20000", 1))
+    (root / "pipelines/zz-huge/dk.yaml").parent.mkdir(parents=True)
+    (root / "pipelines/zz-huge/dk.yaml").write_text("# padding\n" * 3000)
+    return root
+
+
+def snapshot_of(result: LoadResult) -> list[Any]:
+    """Everything a load gives, as comparable plain values."""
+    return [[(m.kind, m.name, m.file, m.doc_index, m.line, m.package, m.layout, m.data, m.positions,
+              m.model.model_dump(by_alias=True)) for m in result.manifests], result.diagnostics]
+
+
+def load_with(root: Path, **options: Any) -> LoadResult:
+    workspace = load_workspace(root)
+    return load_manifests(workspace, index_files(workspace.root), **options)
+
+
+@pytest.fixture
+def executors(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the worker pools a load starts (so a test knows the parallel path really ran)."""
+    started: list[int] = []
+
+    class Counting(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started.append(1)
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(loader, "ProcessPoolExecutor", Counting)
+    return started
+
+
+def test_parallel_and_serial_loads_are_identical(messy_ws: Path, executors: list[int]) -> None:
+    serial = load_with(messy_ws, workers=1)
+    assert executors == []
+    parallel = load_with(messy_ws, workers=2)
+    assert executors == [1]
+    assert len(serial.manifests) > 250
+    assert {d.code for d in serial.diagnostics} >= {"E100", "E101", "E105", "E106", "E108", "E112", "W100"}
+    assert snapshot_of(parallel) == snapshot_of(serial)
+
+
+def test_many_files_go_parallel_by_default_on_several_cores(messy_ws: Path, executors: list[int],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "_cpus", lambda: 2)
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 100)
+    load_with(messy_ws)
+    assert executors == [1]
+    monkeypatch.setattr(loader, "_cpus", lambda: 1)
+    load_with(messy_ws)
+    assert executors == [1]
+
+
+def test_without_fork_the_load_is_serial(messy_ws: Path, executors: list[int],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = load_with(messy_ws, workers=1)
+    monkeypatch.setattr(loader.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert snapshot_of(load_with(messy_ws, workers=2)) == snapshot_of(serial)
+    assert executors == []
+
+
+def test_reused_files_are_not_parsed_again_in_parallel(messy_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    full = load_with(messy_ws, workers=1)
+    reuse = {key: found for key, found in parsed_files(full).items() if key[1].path < "pipelines/m"}
+    assert 50 < len(reuse) < len(parsed_files(full))
+    parsed_here: list[str] = []
+    real = loader.load_file
+    monkeypatch.setattr(loader, "load_file", lambda ws, mf, source=None: parsed_here.append(mf.path) or real(ws, mf, source))
+    again = load_with(messy_ws, workers=2, parsed=reuse)
+    assert snapshot_of(again) == snapshot_of(full)
+    assert parsed_here == []            # the workers did the rest
+    assert all(again.manifests[i] is full.manifests[i] for i, m in enumerate(full.manifests)
+               if m.file < "pipelines/m" and m.file in {k[1].path for k in reuse})
+
+
+_PARENT = os.getpid()
+
+
+def _fails_in_workers(path: str, source: Any, limit: int) -> Any:
+    if os.getpid() != _PARENT and path.endswith("zz-dup/dk.yaml"):
+        raise RuntimeError("worker trouble")
+    return _REAL_PARSE_FILE(path, source, limit)
+
+
+def _fails_everywhere(path: str, source: Any, limit: int) -> Any:
+    if path.endswith("zz-dup/dk.yaml"):
+        raise RuntimeError("bad file")
+    return _REAL_PARSE_FILE(path, source, limit)
+
+
+def _dies(task: tuple[str, int, list[str]]) -> Any:
+    if any(p.endswith("zz-dup/dk.yaml") for p in task[2]):
+        os._exit(3)
+    return _REAL_PARSE_CHUNK(task)
+
+
+_REAL_PARSE_FILE = loader._parse_file
+_REAL_PARSE_CHUNK = loader._parse_chunk
+
+
+def test_a_file_a_worker_fails_on_is_parsed_again_here(messy_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = load_with(messy_ws, workers=1)
+    monkeypatch.setattr(loader, "_parse_file", _fails_in_workers)
+    assert snapshot_of(load_with(messy_ws, workers=2)) == snapshot_of(serial)
+
+
+def test_an_error_in_a_worker_is_raised_not_lost(messy_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "_parse_file", _fails_everywhere)
+    with pytest.raises(RuntimeError, match="bad file"):
+        load_with(messy_ws, workers=2)
+
+
+def test_a_dead_worker_leaves_the_rest_to_the_parent(messy_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = load_with(messy_ws, workers=1)
+    monkeypatch.setattr(loader, "_parse_chunk", _dies)
+    assert snapshot_of(load_with(messy_ws, workers=2)) == snapshot_of(serial)
+
+
+def test_only_files_on_disk_are_parsed_in_workers(messy_ws: Path) -> None:
+    class Elsewhere(loader.DiskSource):
+        pass
+    todo = [ManifestFile(f"p{i}/dk.yaml", f"p{i}", "dk.yaml") for i in range(500)]
+    assert loader._parse_in_workers(todo, Elsewhere(messy_ws), 1000, 2) is None
+    assert loader._parse_in_workers(todo[:10], loader.DiskSource(messy_ws), 1000, None) is None
+
+
+def test_the_collector_is_back_on_after_a_load(messy_ws: Path) -> None:
+    assert gc.isenabled()
+    load_with(messy_ws, workers=2)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_with(messy_ws, workers=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
