@@ -11,6 +11,7 @@ import copy
 import datetime
 import gc
 import os
+import random
 import shutil
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
@@ -25,12 +26,14 @@ from pydantic import BaseModel, ValidationError
 
 from bench import generate
 from dkbuild.api import load
-from dkbuild.governance import policy
+from dkbuild.diagnostics import Diagnostic
+from dkbuild.governance import graph_rules, policy
 from dkbuild.graph import build
 from dkbuild.graph.model import EdgeKind, Graph
 from dkbuild.manifests import loader
 from dkbuild.manifests.layout import ManifestFile
 from dkbuild.manifests.loader import LoadResult, load_manifests, parsed_files
+from dkbuild.manifests.manifest import Manifest
 from dkbuild.manifests.models import MODEL_OF_KIND, unknown_fields
 from dkbuild.manifests.yamlsource import parse_documents
 from dkbuild.sources import index_files
@@ -480,3 +483,49 @@ def test_the_collector_is_back_on_after_a_load(messy_ws: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- data cycles -------------------------------------------------------------------------------
+
+def reference_data_cycles(graph: Graph) -> list[Diagnostic]:
+    """E506 as a search from every transform over the whole data flow finds it."""
+    flow = graph_rules._data_graph(graph)
+    everything = set(flow)
+    found, reported = [], set()
+    for start in sorted(n for n, node in graph.nodes.items() if node.kind == "Transform"):
+        if start in reported:
+            continue
+        cycle = graph_rules._cycle_through(flow, start, everything)
+        if cycle is not None:
+            reported.update(cycle)
+            found.append((start, cycle))
+    return found
+
+
+def random_flow(seed: int, datasets: int, transforms: int) -> list[Manifest]:
+    rnd = random.Random(seed)
+    docs = [dataset(f"d{i}") for i in range(datasets)]
+    for i in range(transforms):
+        docs.append(transform(f"t{i}", rnd.sample([f"d{j}" for j in range(datasets)], rnd.randint(0, 3)),
+                              rnd.sample([f"d{j}" for j in range(datasets)], rnd.randint(1, 2))))
+    manifests = []
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        manifests.append(Manifest(kind=doc["kind"], name=name, file=f"p/{name}/dk.yaml", doc_index=0, line=1,
+                                  package=f"p/{name}", layout="dk.yaml", data=doc,
+                                  model=MODEL_OF_KIND[doc["kind"]].model_validate(doc), positions={}))
+    return manifests
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 10**6), datasets=st.integers(3, 25), transforms=st.integers(1, 25))
+def test_data_cycles_match_the_search_from_every_transform(seed: int, datasets: int, transforms: int) -> None:
+    graph = build.build_graph(random_flow(seed, datasets, transforms))
+    expected = reference_data_cycles(graph)
+    found = graph_rules._data_cycles(graph)
+    assert [d.message for d in found] == [f"data cycle: {' -> '.join(cycle + [start])}" for start, cycle in expected]
+
+
+def test_an_acyclic_flow_leaves_nothing_to_search(bench_ws: Path) -> None:
+    graph = load(bench_ws).graph
+    assert graph_rules._maybe_cyclic(graph_rules._data_graph(graph)) == set()

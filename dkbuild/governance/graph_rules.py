@@ -128,12 +128,15 @@ def _data_graph(graph: Graph) -> dict[str, list[str]]:
 
 def _data_cycles(graph: Graph) -> list[Diagnostic]:
     flow = _data_graph(graph)
+    # A search from every transform costs transforms x graph; only transforms left by the pruning
+    # can be on a cycle, and the search need not leave what the pruning left.
+    cyclic = _maybe_cyclic(flow)
     found = []
     reported: set[str] = set()
     for start in sorted(n for n, node in graph.nodes.items() if node.kind == "Transform"):
-        if start in reported:
+        if start in reported or start not in cyclic:
             continue
-        cycle = _cycle_through(flow, start)
+        cycle = _cycle_through(flow, start, cyclic)
         if cycle is None:
             continue
         reported.update(cycle)
@@ -146,8 +149,36 @@ def _data_cycles(graph: Graph) -> list[Diagnostic]:
     return found
 
 
-def _cycle_through(flow: dict[str, list[str]], start: str) -> list[str] | None:
-    """The shortest path start -> ... -> start, if any (BFS)."""
+def _maybe_cyclic(flow: dict[str, list[str]]) -> set[str]:
+    """What is left after repeatedly dropping nodes with no way in or no way out. Every node of a
+    cycle stays (its cycle gives it both), so a path from a node back to itself never leaves this
+    set; in an acyclic data flow, the normal case, nothing is left."""
+    into: dict[str, list[str]] = {n: [] for n in flow}
+    for node, following in flow.items():
+        for nxt in following:
+            into[nxt].append(node)
+    ins = {n: len(sources) for n, sources in into.items()}
+    outs = {n: len(following) for n, following in flow.items()}
+    left = set(flow)
+    drop = [n for n in flow if not ins[n] or not outs[n]]
+    while drop:
+        node = drop.pop()
+        if node not in left:
+            continue
+        left.remove(node)
+        for nxt in flow[node]:
+            ins[nxt] -= 1
+            if not ins[nxt]:
+                drop.append(nxt)
+        for prev in into[node]:
+            outs[prev] -= 1
+            if not outs[prev]:
+                drop.append(prev)
+    return left
+
+
+def _cycle_through(flow: dict[str, list[str]], start: str, within: set[str]) -> list[str] | None:
+    """The shortest path start -> ... -> start, if any (BFS), among the nodes `within`."""
     parent: dict[str, str] = {}
     frontier = [start]
     seen = {start}
@@ -160,7 +191,7 @@ def _cycle_through(flow: dict[str, list[str]], start: str) -> list[str] | None:
                     while path[-1] != start:
                         path.append(parent[path[-1]])
                     return list(reversed(path))
-                if nxt not in seen:
+                if nxt not in seen and nxt in within:
                     seen.add(nxt)
                     parent[nxt] = node
                     following.append(nxt)

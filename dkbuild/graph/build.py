@@ -145,13 +145,10 @@ def _column_refs(graph: Graph, node: Node, model: DataSet, index: _Index) -> Non
     for i, column in enumerate(model.spec.schema_):
         if not column.from_:
             continue
-        where = format_field(("spec", "schema", i, "from"))
         dataset, _, source_column = column.from_.partition(".")
         upstream = graph.lookup("DataSet", dataset)
-        if upstream is None or not source_column:
-            graph.dangling.append(Dangling(node.id, where, "column", column.from_))
-            continue
-        if source_column not in index.columns(upstream):
-            graph.dangling.append(Dangling(node.id, where, "column", column.from_))
+        if upstream is None or not source_column or source_column not in index.columns(upstream):
+            graph.dangling.append(Dangling(node.id, format_field(("spec", "schema", i, "from")), "column",
+                                           column.from_))
             continue
         graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, column.name, column.masking))
