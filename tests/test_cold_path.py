@@ -30,6 +30,8 @@ from dkbuild.diagnostics import Diagnostic
 from dkbuild.governance import graph_rules, policy
 from dkbuild.graph import build
 from dkbuild.graph.model import EdgeKind, Graph
+from dkbuild.lineage import pii
+from dkbuild.lineage.walk import DOWN, UP, ColumnWalker, column_lineage
 from dkbuild.manifests import loader
 from dkbuild.manifests.layout import ManifestFile
 from dkbuild.manifests.loader import LoadResult, load_manifests, parsed_files
@@ -529,3 +531,83 @@ def test_data_cycles_match_the_search_from_every_transform(seed: int, datasets: 
 def test_an_acyclic_flow_leaves_nothing_to_search(bench_ws: Path) -> None:
     graph = load(bench_ws).graph
     assert graph_rules._maybe_cyclic(graph_rules._data_graph(graph)) == set()
+
+
+# --- PII analysis: one walker for all the walks --------------------------------------------------
+
+def reference_pii(graph: Graph) -> tuple[dict[Any, Any], list[Any]]:
+    """pii_columns and origins as plain walks: a fresh walk per source and per column."""
+    declared = pii.declared_pii(graph)
+    sources: dict[Any, set[Any]] = {}
+    for source in declared:
+        for key, reached in column_lineage(graph, [source], DOWN, stop_at_masking=True).reached.items():
+            if not reached.masked:
+                sources.setdefault(key, set()).add(source)
+    columns = {key: pii.PiiOrigin(key in set(declared), tuple(sorted(found)),
+                                  column_lineage(graph, [min(found)], DOWN, stop_at_masking=True).reached[key].path)
+               for key, found in sorted(sources.items())}
+    roots = [k for k, o in columns.items() if o.declared and o.sources == (k,)]
+    covered: set[Any] = set()
+    for r in roots:
+        covered |= {k for k, o in columns.items() if r in o.sources}
+    for k, o in columns.items():
+        if o.declared and k not in covered:
+            roots.append(k)
+            covered |= {c for c, oc in columns.items() if k in oc.sources}
+    return columns, sorted(roots)
+
+
+def random_lineage(seed: int, datasets: int) -> Graph:
+    """Datasets whose columns derive from each other's (cycles, masking, PII, dangling refs included),
+    with transforms that carry some of the edges."""
+    rnd = random.Random(seed)
+    docs = []
+    for i in range(datasets):
+        columns = []
+        for c in range(rnd.randint(1, 4)):
+            column: dict[str, Any] = {"name": f"c{c}", "type": "string", "pii": rnd.random() < 0.25}
+            if rnd.random() < 0.7:
+                column["from"] = f"d{rnd.randrange(datasets)}.c{rnd.randrange(5)}"
+                if rnd.random() < 0.2:
+                    column["masking"] = "hash"
+            columns.append(column)
+        docs.append(dataset(f"d{i}", columns=columns, classification=rnd.choice(["public", "restricted"])))
+    for i in range(datasets // 2):
+        docs.append(transform(f"t{i}", [f"d{rnd.randrange(datasets)}" for _ in range(2)], [f"d{rnd.randrange(datasets)}"]))
+    manifests = [Manifest(kind=d["kind"], name=d["metadata"]["name"], file=f"p/{d['metadata']['name']}/dk.yaml",
+                          doc_index=0, line=1, package=f"p/{d['metadata']['name']}", layout="dk.yaml", data=d,
+                          model=MODEL_OF_KIND[d["kind"]].model_validate(d), positions={}) for d in docs]
+    return build.build_graph(manifests)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), datasets=st.integers(1, 14))
+def test_pii_analysis_matches_fresh_walks(seed: int, datasets: int) -> None:
+    graph = random_lineage(seed, datasets)
+    columns, roots = reference_pii(graph)
+    assert pii.pii_columns(graph) == columns
+    assert pii.origins(graph) == roots
+    flows = pii.pii_flows(graph)
+    assert [f.source for f in flows] == sorted(f.source for f in flows)
+    assert {f.source for f in flows} <= set(roots)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), datasets=st.integers(1, 10), depth=st.sampled_from([None, 1, 2]))
+def test_a_shared_walker_walks_as_fresh_ones_do(seed: int, datasets: int, depth: int | None) -> None:
+    graph = random_lineage(seed, datasets)
+    keys = sorted({(e.src, e.src_column) for e in graph.columns} | {(e.dst, e.dst_column) for e in graph.columns})
+    for direction in (DOWN, UP):
+        shared = ColumnWalker(graph, direction)
+        for key in keys:
+            for stop in (False, True):
+                assert shared.walk([key], depth, stop_at_masking=stop) == \
+                    ColumnWalker(graph, direction).walk([key], depth, stop_at_masking=stop)
+
+
+def test_pii_analysis_of_a_generated_workspace(bench_ws: Path) -> None:
+    graph = load(bench_ws).graph
+    columns, roots = reference_pii(graph)
+    assert len(columns) > 10
+    assert pii.pii_columns(graph) == columns
+    assert pii.origins(graph) == roots

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from dkbuild.governance.classification import rank
 from dkbuild.graph.model import Graph
-from dkbuild.lineage.walk import DOWN, ColumnHop, column_lineage, writers
+from dkbuild.lineage.walk import DOWN, ColumnHop, ColumnWalker, writers
 
 Column = tuple[str, str]      # (dataset node id, column name)
 
@@ -68,35 +68,47 @@ def declared_pii(graph: Graph) -> list[Column]:
 
 def pii_columns(graph: Graph) -> dict[Column, PiiOrigin]:
     """Every PII column, declared or derived, with its sources and one path that makes it PII."""
+    return _pii_columns(graph, ColumnWalker(graph, DOWN))
+
+
+def _pii_columns(graph: Graph, walker: ColumnWalker) -> dict[Column, PiiOrigin]:
     declared = declared_pii(graph)
     declared_set = set(declared)
     sources: dict[Column, set[Column]] = {}
-    paths: dict[Column, tuple[ColumnHop, ...]] = {}
+    # The path of a column is the one from its smallest source; keep it while walking from each
+    # source rather than walking again from that source per column.
+    paths: dict[Column, tuple[Column, tuple[ColumnHop, ...]]] = {}
     for source in declared:
-        walk = column_lineage(graph, [source], DOWN, stop_at_masking=True)
+        walk = walker.walk([source], stop_at_masking=True)
         for key, reached in walk.reached.items():
             if reached.masked:
                 continue
             sources.setdefault(key, set()).add(source)
-    for key, found in sources.items():
-        first = min(found)
-        walk = column_lineage(graph, [first], DOWN, stop_at_masking=True)
-        paths[key] = walk.reached[key].path
-    return {key: PiiOrigin(key in declared_set, tuple(sorted(sources[key])), paths[key])
+            if key not in paths or source < paths[key][0]:
+                paths[key] = (source, reached.path)
+    return {key: PiiOrigin(key in declared_set, tuple(sorted(sources[key])), paths[key][1])
             for key in sorted(sources)}
 
 
 def origins(graph: Graph) -> list[Column]:
     """Declared PII columns that no other PII column reaches unmasked (see the module docstring)."""
-    columns = pii_columns(graph)
+    return _origins(graph, ColumnWalker(graph, DOWN))
+
+
+def _origins(graph: Graph, walker: ColumnWalker) -> list[Column]:
+    columns = _pii_columns(graph, walker)
+    reaches: dict[Column, set[Column]] = {}         # source -> the PII columns it reaches
+    for key, origin in columns.items():
+        for source in origin.sources:
+            reaches.setdefault(source, set()).add(key)
     roots = [k for k, o in columns.items() if o.declared and o.sources == (k,)]
     covered: set[Column] = set()
     for r in roots:
-        covered |= {k for k, o in columns.items() if r in o.sources}
+        covered |= reaches.get(r, set())
     for k, o in columns.items():      # PII only reached around a cycle: pick its first member
         if o.declared and k not in covered:
             roots.append(k)
-            covered |= {c for c, oc in columns.items() if k in oc.sources}
+            covered |= reaches.get(k, set())
     return sorted(roots)
 
 
@@ -123,8 +135,9 @@ def classification(graph: Graph, dataset: str) -> str | None:
 def pii_flows(graph: Graph) -> list[PiiFlow]:
     """One flow per (origin, reached column) pair, in (source, hops, sink) order."""
     flows = []
-    for source in origins(graph):
-        walk = column_lineage(graph, [source], DOWN, stop_at_masking=True)
+    walker = ColumnWalker(graph, DOWN)
+    for source in _origins(graph, walker):
+        walk = walker.walk([source], stop_at_masking=True)
         src_ds = source[0]
         src_class = classification(graph, src_ds)
         for key, reached in walk.reached.items():

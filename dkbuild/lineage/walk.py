@@ -229,48 +229,77 @@ def column_lineage(graph: Graph, roots: Iterable[tuple[str, str]], direction: st
     Unresolved `from:` are reported when they are declared by a reached column (upstream: the
     lineage is cut there) or name a reached dataset (downstream: a typo'd reference to it).
     """
-    if direction not in (UP, DOWN):
-        raise ValueError(f"direction must be {UP!r} or {DOWN!r}, not {direction!r}")
-    root_keys = tuple(sorted(set(roots)))
-    result = ColumnLineage(root_keys, direction, depth, stop_at_masking)
-    forward: dict[tuple[str, str], list] = {}
-    for e in graph.columns:
-        a, b = ((e.src, e.src_column), (e.dst, e.dst_column))
-        if direction == DOWN:
-            forward.setdefault(a, []).append((b, e))
-        else:
-            forward.setdefault(b, []).append((a, e))
-    for targets in forward.values():
-        targets.sort(key=lambda item: item[0])
-    queue: deque[tuple[str, str]] = deque()
-    for root in root_keys:
-        result.reached[root] = ColumnReached(root[0], root[1], 0, (ColumnHop(root[0], root[1], None),))
-        queue.append(root)
-    seen_edges = set()
-    while queue:
-        key = queue.popleft()
-        here = result.reached[key]
-        if depth is not None and here.depth >= depth:
-            continue
-        if stop_at_masking and here.depth > 0 and here.masking:
-            continue
-        for nxt, e in forward.get(key, ()):
-            via = carrier(graph, e.src, e.dst)
-            edge = (key, nxt, via, e.masking)
-            if edge not in seen_edges:
-                seen_edges.add(edge)
-                result.edges.append(edge)
-            if nxt not in result.reached:
-                result.reached[nxt] = ColumnReached(nxt[0], nxt[1], here.depth + 1,
-                                                    here.path + (ColumnHop(nxt[0], nxt[1], via, e.masking),))
-                queue.append(nxt)
-    reached_datasets = {graph.nodes[d].name for d, _ in result.reached if d in graph.nodes}
-    for u in unresolved_columns(graph):
-        declared_here = (u.dataset, u.column) in result.reached
-        names_reached = u.ref.partition(".")[0] in reached_datasets
-        if (direction == UP and declared_here) or (direction == DOWN and names_reached):
-            result.unresolved.append(u)
-    return result
+    return ColumnWalker(graph, direction).walk(roots, depth, stop_at_masking=stop_at_masking)
+
+
+class ColumnWalker:
+    """Column lineage walks over one graph in one direction. The edge index, the carriers and the
+    unresolved references are worked out once for all the walks (the PII analysis walks from
+    every PII column; rebuilding them per walk made it columns x edges)."""
+
+    def __init__(self, graph: Graph, direction: str = DOWN):
+        if direction not in (UP, DOWN):
+            raise ValueError(f"direction must be {UP!r} or {DOWN!r}, not {direction!r}")
+        self.graph = graph
+        self.direction = direction
+        self._next: dict[tuple[str, str], list] = {}
+        for e in graph.columns:
+            a, b = ((e.src, e.src_column), (e.dst, e.dst_column))
+            if direction == DOWN:
+                self._next.setdefault(a, []).append((b, e))
+            else:
+                self._next.setdefault(b, []).append((a, e))
+        for targets in self._next.values():
+            targets.sort(key=lambda item: item[0])
+        self._carriers: dict[tuple[str, str], str | None] = {}
+        self._unresolved: list[Unresolved] | None = None
+
+    def carrier(self, upstream: str, downstream: str) -> str | None:
+        key = (upstream, downstream)
+        if key not in self._carriers:
+            self._carriers[key] = carrier(self.graph, upstream, downstream)
+        return self._carriers[key]
+
+    def unresolved(self) -> list[Unresolved]:
+        if self._unresolved is None:
+            self._unresolved = unresolved_columns(self.graph)
+        return self._unresolved
+
+    def walk(self, roots: Iterable[tuple[str, str]], depth: int | None = None, *,
+             stop_at_masking: bool = False) -> ColumnLineage:
+        """See `column_lineage`."""
+        graph, direction = self.graph, self.direction
+        root_keys = tuple(sorted(set(roots)))
+        result = ColumnLineage(root_keys, direction, depth, stop_at_masking)
+        queue: deque[tuple[str, str]] = deque()
+        for root in root_keys:
+            result.reached[root] = ColumnReached(root[0], root[1], 0, (ColumnHop(root[0], root[1], None),))
+            queue.append(root)
+        seen_edges = set()
+        while queue:
+            key = queue.popleft()
+            here = result.reached[key]
+            if depth is not None and here.depth >= depth:
+                continue
+            if stop_at_masking and here.depth > 0 and here.masking:
+                continue
+            for nxt, e in self._next.get(key, ()):
+                via = self.carrier(e.src, e.dst)
+                edge = (key, nxt, via, e.masking)
+                if edge not in seen_edges:
+                    seen_edges.add(edge)
+                    result.edges.append(edge)
+                if nxt not in result.reached:
+                    result.reached[nxt] = ColumnReached(nxt[0], nxt[1], here.depth + 1,
+                                                        here.path + (ColumnHop(nxt[0], nxt[1], via, e.masking),))
+                    queue.append(nxt)
+        reached_datasets = {graph.nodes[d].name for d, _ in result.reached if d in graph.nodes}
+        for u in self.unresolved():
+            declared_here = (u.dataset, u.column) in result.reached
+            names_reached = u.ref.partition(".")[0] in reached_datasets
+            if (direction == UP and declared_here) or (direction == DOWN and names_reached):
+                result.unresolved.append(u)
+        return result
 
 
 def dataset_unresolved(graph: Graph, datasets: Iterable[str]) -> list[Unresolved]:
