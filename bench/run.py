@@ -10,17 +10,22 @@ and report the median of --runs runs plus the peak RSS (ru_maxrss from wait4, th
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from bench import generate as gen
 
@@ -32,6 +37,23 @@ BUDGETS = {
     "query_rdeps": {1000: 0.3, 10000: 1.0},
 }
 MEASUREMENTS = ["cold", "lint", "first_build", "noop_build", "affected", "query_rdeps"]
+# Markdown titles for the README table: the exact commands, so a reader can rerun one.
+MD_TITLES = {"cold": "cold load (`dkb query //...`, no `.dkb/`)", "lint": "`dkb lint //...`",
+             "first_build": "first `dkb build //...`", "noop_build": "warm no-op `dkb build //...`",
+             "affected": "`dkb affected --since HEAD~1`", "query_rdeps": "`dkb query 'rdeps(//..., X)'`"}
+# dkb vs turbo: the largest acceptable ratio dkb / turbo of medians, per size (the issue's goal).
+TURBO_GOALS = {"noop": {1000: 1.0}}
+COMPARISONS = ["noop", "affected_run", "affected_ls", "affected_ls_transitive"]
+COMPARISON_TITLES = {
+    "noop": "warm no-op: `dkb build //...` vs `turbo run build` (full cache hit)",
+    "affected_run": "`dkb affected --since HEAD~1` vs `turbo run build --affected` (cache hits)",
+    "affected_ls": "`dkb affected --since HEAD~1` vs `turbo ls --affected`",
+    "affected_ls_transitive": "`dkb affected --since HEAD~1 --dependents transitive` vs `turbo ls --affected` "
+                              "(the same answer)",
+}
+BEGIN_MARK = "<!-- bench-table:begin"
+END_MARK = "<!-- bench-table:end -->"
+REPO = Path(__file__).resolve().parents[1]
 TITLES = {"cold": "cold load (no .dkb/)", "lint": "dkb lint //...", "first_build": "first dkb build //...",
           "noop_build": "warm no-op build", "affected": "affected --since HEAD~1",
           "query_rdeps": "query rdeps(//..., X)"}
@@ -42,6 +64,7 @@ class Sample:
     seconds: float
     peak_mb: float
     code: int
+    output: str = ""  # stdout and stderr, read after the clock stopped
 
 
 def dkb_binary() -> str:
@@ -50,20 +73,28 @@ def dkb_binary() -> str:
     return str(here) if here.exists() else (shutil.which("dkb") or "dkb")
 
 
-def run_once(argv: list[str], cwd: Path) -> Sample:
+def run_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> Sample:
     """Run one whole process; wall time and its peak RSS (Linux ru_maxrss is in KiB)."""
     # Output goes to a file, not a pipe: a full pipe would block the child and skew the timing.
     with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = code = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        output = log.read().decode(errors="replace")
         if code != 0:
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-2000:]
-            print(f"bench: `{' '.join(argv)}` exited {code}\n{tail}", file=sys.stderr)
-    return Sample(elapsed, usage.ru_maxrss / 1024, code)
+            print(f"bench: `{' '.join(argv)}` exited {code}\n{output[-2000:]}", file=sys.stderr)
+    return Sample(elapsed, usage.ru_maxrss / 1024, code, output)
+
+
+def summarize(samples: list[Sample]) -> dict[str, float]:
+    """Median and fastest wall time, the highest peak RSS, and whether every run exited 0."""
+    return {"seconds": statistics.median(s.seconds for s in samples),
+            "min_seconds": min(s.seconds for s in samples),
+            "peak_mb": max(s.peak_mb for s in samples),
+            "ok": all(s.code == 0 for s in samples), "runs": len(samples)}
 
 
 def measure(argv: list[str], cwd: Path, runs: int, before: Callable[[], None] | None = None,
@@ -76,10 +107,7 @@ def measure(argv: list[str], cwd: Path, runs: int, before: Callable[[], None] | 
         if warmup and i == 0:
             continue
         samples.append(s)
-    return {"seconds": statistics.median(s.seconds for s in samples),
-            "min_seconds": min(s.seconds for s in samples),
-            "peak_mb": max(s.peak_mb for s in samples),
-            "ok": all(s.code == 0 for s in samples), "runs": len(samples)}
+    return summarize(samples)
 
 
 def workspace(work: Path, n: int, seed: int) -> Path:
@@ -170,6 +198,141 @@ def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+def _first_line(argv: list[str], cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=cwd, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[0].strip() if out.returncode == 0 and lines else None
+
+
+def _read_fields(path: str, sep: str) -> list[tuple[str, str]]:
+    """`key<sep>value` lines of a Linux info file (/proc/cpuinfo, /etc/os-release), in order."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    pairs = (line.split(sep, 1) for line in lines if sep in line)
+    return [(k.strip(), v.strip().strip('"')) for k, v in pairs]
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, so a reader can judge them (Linux sources, best effort)."""
+    cpuinfo = _read_fields("/proc/cpuinfo", ":")
+    meminfo = dict(_read_fields("/proc/meminfo", ":"))
+    release = dict(_read_fields("/etc/os-release", "="))
+    dirty = _first_line(["git", "status", "--porcelain", "--", "dkbuild"], cwd=REPO)
+    sha = _first_line(["git", "rev-parse", "--short", "HEAD"], cwd=REPO)
+    mem_kb = meminfo.get("MemTotal", "").split()
+    return {
+        "cpu": next((v for k, v in cpuinfo if k == "model name"), None) or platform.processor() or platform.machine(),
+        "cpus": sum(k == "processor" for k, _ in cpuinfo) or os.cpu_count(),
+        "memory_gib": round(int(mem_kb[0]) / 1024 ** 2, 1) if mem_kb else None,
+        "os": f"{release.get('PRETTY_NAME', platform.system())}, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "git": (_first_line(["git", "--version"]) or "").removeprefix("git version ") or None,
+        "node": _first_line(["node", "--version"]),
+        "npm": _first_line(["npm", "--version"]),
+        # Other work in progress changes dkb's numbers: say which dkb was measured.
+        "dkb": f"{sha}{' + uncommitted changes' if dirty else ''}" if sha else None,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+    }
+
+
+def machine_line(m: dict[str, Any], turbo_version: str | None = None) -> str:
+    parts = [f"{m['cpu']} × {m['cpus']} CPUs", f"{m['memory_gib']} GiB RAM" if m.get("memory_gib") else None,
+             m.get("os"), f"Python {m['python']}", f"git {m['git']}" if m.get("git") else None,
+             f"node {m['node']}, npm {m['npm']}" if turbo_version and m.get("node") else None,
+             f"turbo {turbo_version}" if turbo_version else None,
+             f"dkb {m['dkb']}" if m.get("dkb") else None, m.get("date")]
+    return "; ".join(p for p in parts if p)
+
+
+def _cell(m: dict[str, Any]) -> str:
+    text = f"{m['seconds']:.2f} s, {m['peak_mb']:.0f} MB"
+    if m.get("budget") is not None:
+        text += f", budget ≤ {m['budget']:g} s" + (" **OVER**" if m["over_budget"] else "")
+    return text + ("" if m.get("ok", True) else " (exit ≠ 0)")
+
+
+def _ratio_cell(c: dict[str, Any]) -> str:
+    d, t = c["dkb"], c["turbo"]
+    text = f"{d['seconds']:.2f} s vs {t['seconds']:.2f} s: **{c['ratio']:.2f}**"
+    if c.get("goal") is not None:
+        text += f" (goal ≤ {c['goal']:g}" + (", **OVER**)" if c["over_goal"] else ", met)")
+    return text
+
+
+def comparison_table(turbo: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one row per dkb-vs-turbo comparison, one column per size."""
+    sizes = sorted(turbo, key=int)
+    out = ["| comparison | " + " | ".join(f"{int(n):,} packages" for n in sizes) + " |",
+           "|---|" + "---|" * len(sizes)]
+    for name in COMPARISONS:
+        cells = [_ratio_cell(turbo[n][name]) if name in turbo[n] else "–" for n in sizes]
+        out.append(f"| {COMPARISON_TITLES[name]} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The README block: sizes × measurements, then dkb vs turbo if measured, then the machine."""
+    sizes = sorted(report["results"], key=int)
+    head = "| measurement | " + " | ".join(f"{int(n):,} packages" for n in sizes) + " |"
+    rule = "|---|" + "---|" * len(sizes)
+    plural = "s" if report["build_runs"] != 1 else ""
+    intro = (f"Generated by `{report['command']}`: median of {report['runs']} runs after one warm-up "
+             f"(first build: {report['build_runs']} run{plural}, no warm-up), whole processes, peak RSS. "
+             "Budgets are DESIGN §8.")
+    out = [intro, "", head, rule]
+    for name in MEASUREMENTS:
+        cells = [_cell(report["results"][n][name]) if name in report["results"][n] else "–" for n in sizes]
+        out.append(f"| {MD_TITLES[name]} | " + " | ".join(cells) + " |")
+    turbo = report.get("turbo") or {}
+    version = next((c["turbo_version"] for c in turbo.values()), None)
+    if turbo:
+        about = (f"dkb vs Turborepo {version} on an npm-workspaces twin of the same workspace (one package "
+                 "per transform, the same dependency edges), run alternately (dkb, turbo, dkb, turbo, ...). "
+                 "Cells: dkb median vs turbo median: **ratio** dkb / turbo (below 1: dkb is faster).")
+        out += ["", about, "", comparison_table(turbo)]
+        counts = "; ".join(f"{int(n):,}: {c['affected_counts']['turbo_ls']} packages affected, "
+                           f"{c['affected_counts']['turbo_run_tasks']} `turbo run` tasks"
+                           for n, c in sorted(turbo.items(), key=lambda kv: int(kv[0])))
+        out += ["", f"After a one-file commit to the same package in both repositories ({counts})."]
+    ws = "; ".join(f"{int(n):,}: {w['transforms']:,} transforms, {w['datasets']:,} datasets, "
+                   f"{w['layers']} layers, max fan-out {w['max_fan_out']}"
+                   for n, w in sorted(report.get("workspaces", {}).items(), key=lambda kv: int(kv[0])))
+    if ws:
+        out += ["", f"Workspaces (seed {report['seed']}): {ws}."]
+    out += ["", f"Machine: {machine_line(report['machine'], version)}."]
+    # Wrap the prose like the rest of the README; table rows must stay on one line.
+    return "\n".join(line if line.startswith("|") else _wrap(line) for line in out) + "\n"
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False)
+
+
+def replace_marked_block(text: str, block: str) -> str:
+    """`text` with the lines between the bench-table begin and end markers replaced by `block`.
+
+    The marker lines themselves stay. ValueError unless there is exactly one begin line
+    (`<!-- bench-table:begin ... -->`) followed by exactly one end line (`<!-- bench-table:end -->`).
+    """
+    lines = text.splitlines(keepends=True)
+    begins = [i for i, ln in enumerate(lines) if ln.strip().startswith(BEGIN_MARK) and ln.strip().endswith("-->")]
+    ends = [i for i, ln in enumerate(lines) if ln.strip() == END_MARK]
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        raise ValueError(f"expected one `{BEGIN_MARK} ... -->` line and, after it, one `{END_MARK}` line; "
+                         f"found {len(begins)} begin and {len(ends)} end marker(s)")
+    body = block if block.endswith("\n") or not block else block + "\n"
+    return "".join(lines[:begins[0] + 1]) + body + "".join(lines[ends[0]:])
+
+
+def update_readme(path: Path, block: str) -> None:
+    path.write_text(replace_marked_block(path.read_text(), block))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     ap.add_argument("--packages", default="1000", help="comma-separated sizes, e.g. 1000,10000")
@@ -177,21 +340,66 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="timed runs per measurement (after one warm-up)")
     ap.add_argument("--build-runs", type=int, default=1, help="timed first builds (each from an empty .dkb/)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "dkb-bench",
-                    help="where generated workspaces are cached")
+                    help="where generated workspaces (and turbo, with --turbo) are cached")
     ap.add_argument("--output", choices=["table", "json"], default="table")
-    ap.add_argument("--strict", action="store_true", help="exit 1 when a measurement is over budget")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 when a measurement is over budget or dkb misses a turbo goal")
+    ap.add_argument("--turbo", action="store_true",
+                    help="also run Turborepo side by side on an npm twin of each workspace (needs npm)")
+    ap.add_argument("--update-readme", type=Path, metavar="PATH",
+                    help="replace the bench-table block of PATH (e.g. README.md) with the results")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.packages.split(",") if s.strip()]
+    # Fail before minutes of measuring, not after.
+    if args.update_readme is not None:
+        try:
+            replace_marked_block(args.update_readme.read_text(), "")
+        except (OSError, ValueError) as exc:
+            print(f"bench: cannot update {args.update_readme}: {exc}", file=sys.stderr)
+            return 2
+    if args.turbo:
+        from bench import turbo
+        try:
+            turbo.npm_version()
+        except turbo.TurboError as exc:
+            print(f"bench: --turbo: {exc}", file=sys.stderr)
+            return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    results = {n: bench_size(args.work, n, args.seed, args.runs, args.build_runs) for n in sizes}
+    report: dict[str, Any] = {
+        "command": shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        "runs": args.runs, "build_runs": args.build_runs, "seed": args.seed, "cpus": os.cpu_count(),
+        "machine": machine(), "workspaces": {}, "results": {}, "turbo": {}}
+    for n in sizes:
+        report["results"][str(n)] = bench_size(args.work, n, args.seed, args.runs, args.build_runs)
+        report["workspaces"][str(n)] = gen.stats(gen.plan(n, args.seed))
+        if args.turbo:
+            try:
+                c = turbo.compare(args.work, workspace(args.work, n, args.seed), args.runs)
+            except (turbo.TurboError, subprocess.CalledProcessError) as exc:
+                detail = getattr(exc, "stderr", None) or ""
+                detail = detail.decode(errors="replace") if isinstance(detail, bytes) else detail
+                print(f"bench: turbo comparison at {n:,} packages failed: {exc}\n{detail}", file=sys.stderr)
+                return 2
+            for name in COMPARISONS:
+                goal = TURBO_GOALS.get(name, {}).get(n)
+                c[name]["goal"] = goal
+                c[name]["over_goal"] = goal is not None and c[name]["ratio"] > goal
+            report["turbo"][str(n)] = c
     if args.output == "json":
-        print(json.dumps({"runs": args.runs, "seed": args.seed, "cpus": os.cpu_count(),
-                          "results": {str(n): r for n, r in results.items()}}, indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        print(table(results))
-    over = [(n, k) for n, r in results.items() for k, m in r.items() if m["over_budget"]]
-    for n, k in over:
-        print(f"bench: OVER BUDGET at {n:,} packages: {TITLES[k]}", file=sys.stderr)
+        print(table({int(n): r for n, r in report["results"].items()}))
+        if report["turbo"]:
+            print()
+            print(comparison_table(report["turbo"]))
+    if args.update_readme is not None:
+        update_readme(args.update_readme, render_markdown(report))
+        print(f"bench: updated the bench-table block of {args.update_readme}", file=sys.stderr)
+    over = [(int(n), TITLES[k]) for n, r in report["results"].items() for k, m in r.items() if m["over_budget"]]
+    over += [(int(n), f"slower than turbo: {COMPARISON_TITLES[k]} (ratio {c[k]['ratio']:.2f})")
+             for n, c in report["turbo"].items() for k in COMPARISONS if c[k]["over_goal"]]
+    for n, what in over:
+        print(f"bench: OVER BUDGET at {n:,} packages: {what}", file=sys.stderr)
     return 1 if over and args.strict else 0
 
 
