@@ -346,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="exit 1 when a measurement is over budget or dkb misses a turbo goal")
     ap.add_argument("--turbo", action="store_true",
                     help="also run Turborepo side by side on an npm twin of each workspace (needs npm)")
+    ap.add_argument("--turbo-packages", type=lambda v: {int(x) for x in v.split(",")}, default=None,
+                    metavar="SIZES", help="with --turbo, compare only at these sizes (turbo's first cache fill "
+                                          "takes minutes per thousand packages)")
     ap.add_argument("--update-readme", type=Path, metavar="PATH",
                     help="replace the bench-table block of PATH (e.g. README.md) with the results")
     args = ap.parse_args(argv)
@@ -372,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         report["results"][str(n)] = bench_size(args.work, n, args.seed, args.runs, args.build_runs)
         report["workspaces"][str(n)] = gen.stats(gen.plan(n, args.seed))
-        if args.turbo:
+        if args.turbo and (not args.turbo_packages or n in args.turbo_packages):
             try:
                 c = turbo.compare(args.work, workspace(args.work, n, args.seed), args.runs)
             except (turbo.TurboError, subprocess.CalledProcessError) as exc:
