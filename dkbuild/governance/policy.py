@@ -9,6 +9,7 @@ E602  a dataset fed by a more sensitive one (through its producer's inputs or it
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from dkbuild.diagnostics import Diagnostic, Severity
 from dkbuild.governance.classification import level_name, pii_columns, rank
@@ -56,14 +57,26 @@ def _pii_classification(graph: Graph, allowed: list[str]) -> list[Diagnostic]:
 
 def _pii_propagation(graph: Graph) -> list[Diagnostic]:
     found = []
+    # Where each column name first appears in its dataset's schema, worked out once per dataset
+    # rather than searched for on every column edge.
+    first_index: dict[str, dict[str, int]] = {}
+
+    def column_at(node_id: str, name: str) -> tuple[int, Any]:
+        schema = graph.nodes[node_id].manifest.model.spec.schema_
+        names = first_index.get(node_id)
+        if names is None:
+            names = first_index[node_id] = {}
+            for i, c in enumerate(schema):
+                names.setdefault(c.name, i)
+        return names[name], schema[names[name]]
+
     for edge in graph.columns:
         source = graph.nodes[edge.src]
-        source_column = next(c for c in source.manifest.model.spec.schema_ if c.name == edge.src_column)
+        _, source_column = column_at(edge.src, edge.src_column)
         if not source_column.pii:
             continue
         target = graph.nodes[edge.dst]
-        index, column = next((i, c) for i, c in enumerate(target.manifest.model.spec.schema_)
-                             if c.name == edge.dst_column)
+        index, column = column_at(edge.dst, edge.dst_column)
         if column.pii or column.masking:
             continue
         m = target.manifest
