@@ -101,6 +101,7 @@ def load_manifests(workspace: Workspace, files: FileIndex, source: Source | None
 
 
 PARALLEL_MIN_FILES = 200
+MAX_WORKERS = 4
 _CHUNK = 64     # files per task: small enough that validation here starts early and workers stay even
 
 
@@ -121,7 +122,7 @@ def _gc_paused() -> Iterator[None]:
 
 # What a worker sends back for one file: the documents as plain (data, line, positions) tuples and
 # the file's diagnostics, or None when it failed.
-_Outcome = tuple[list[Document], list[Diagnostic]] | None
+_Outcome = tuple[list[tuple[Any, int, dict[FieldPath, tuple[int, int]]]], list[Diagnostic]] | None
 
 
 def _parse_in_workers(todo: list[ManifestFile], source: Source, limit: int,
@@ -131,7 +132,8 @@ def _parse_in_workers(todo: list[ManifestFile], source: Source, limit: int,
     one reader), no fork, or other threads running (forking those is unsafe)."""
     if type(source) is not DiskSource:
         return None
-    count = _cpus() if workers is None else workers
+    # Past a few workers this process, validating every model, is the bottleneck.
+    count = min(_cpus(), MAX_WORKERS) if workers is None else workers
     if count < 2 or not todo or (workers is None and len(todo) < PARALLEL_MIN_FILES):
         return None
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
@@ -139,7 +141,7 @@ def _parse_in_workers(todo: list[ManifestFile], source: Source, limit: int,
     chunks = [[mf.path for mf in todo[i:i + _CHUNK]] for i in range(0, len(todo), _CHUNK)]
     try:
         executor = ProcessPoolExecutor(min(count, len(chunks)), mp_context=multiprocessing.get_context("fork"))
-    except (OSError, ValueError):
+    except Exception:   # noqa: BLE001 - no process pool here (no semaphores, say): parse here
         return None
     return _results(executor, str(source.root), limit, chunks)
 
@@ -159,11 +161,11 @@ def _results(executor: ProcessPoolExecutor, root: str, limit: int,
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _parse_chunk(task: tuple[str, int, list[str]]) -> list[tuple[str, Any]]:
+def _parse_chunk(task: tuple[str, int, list[str]]) -> list[tuple[str, _Outcome]]:
     """In a worker: read and parse files into plain data (no models: they are costly to unpickle)."""
     root, limit, paths = task
     source = DiskSource(Path(root))
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, _Outcome]] = []
     for path in paths:
         try:
             documents, problems = _parse_file(path, source, limit)
