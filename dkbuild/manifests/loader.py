@@ -62,8 +62,8 @@ def load_manifests(workspace: Workspace, files: FileIndex, source: Source | None
     Files found in `parsed` (same content id and place) are taken from it instead of re-read.
 
     Files on disk are read and parsed by `workers` processes when that pays (default: one per
-    core, for PARALLEL_MIN_FILES files or more); models are validated here either way, and the
-    result is the same as a serial load, file for file."""
+    core up to MAX_WORKERS, from PARALLEL_MIN_FILES files to parse; 1 means here); models are
+    validated here either way, and the result is the same as a serial load, file for file."""
     source = source or DiskSource(workspace.root)
     cfg = workspace.config.workspace
     selected = path_selector(cfg.packages, cfg.exclude)
