@@ -165,9 +165,8 @@ def _complete(result: ActionResult, entry: CacheEntry, action: Action, store: Lo
 
 def _produce(action: Action, store: LocalStore, rules: RuleSet, stamp: dict[str, str] | None,
              image_backend: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    from dkbuild.engine.packaging import (
-        package_inputs,  # YAML and tar machinery: only when building
-    )
+    # YAML and tar machinery: imported only when something is actually built.
+    from dkbuild.engine.packaging import package_inputs
     from dkbuild.oci.package import write_package
 
     target = action.target

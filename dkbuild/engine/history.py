@@ -34,7 +34,7 @@ class TargetHistory:
 
     def is_current(self, label: str, action_key: str) -> bool:
         with self._lock:
-            return self._recorded().get(label) == action_key and (self._path(label)).exists()
+            return self._recorded().get(label) == action_key and self._path(label).exists()
 
     def flush(self) -> None:
         """Write the index once, at the end of a build (merged with what other builds wrote since)."""
