@@ -57,48 +57,56 @@ def index_files(root: Path) -> FileIndex:
     return index
 
 
+def _git_command(root: Path, *args: str) -> list[str]:
+    return ["git", "-C", str(root), "-c", "core.quotepath=off", *args]
+
+
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(root), "-c", "core.quotepath=off", *args],
-                          capture_output=True, check=False)
+    return subprocess.run(_git_command(root, *args), capture_output=True, check=False)
 
 
 def _skipped(path: str) -> bool:
     return any(part in ALWAYS_SKIPPED_DIRS for part in path.split("/")[:-1])
 
 
+# One `git ls-files -s -z` entry: mode, blob id, stage, tab, path.
+_STAGED_ENTRY = re.compile(rb"(\d+) ([0-9a-f]+) \d+\t([^\0]*)\0")
+# Whether any path in that output has a directory that is never a source (usually none has).
+_SKIPPED_PART = re.compile(rb"[\t/](?:" + rb"|".join(re.escape(d.encode()) for d in sorted(ALWAYS_SKIPPED_DIRS))
+                           + rb")/")
+
+
 def _index_git(root: Path) -> FileIndex | None:
-    """Two git calls: the index with blob ids, then what differs from it. None outside a work tree."""
+    """Three git calls: the index with blob ids, the tracked files that differ from it, and the
+    untracked ones. The untracked scan reads every directory, so it is started first and runs
+    beside the rest. None outside a work tree."""
     try:
-        staged = _git(root, "ls-files", "-s", "-z")
+        untracked = subprocess.Popen(_git_command(root, "ls-files", "-z", "-o", "--exclude-standard"),
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except FileNotFoundError:
         return None       # no git installed: hash the files instead
-    if staged.returncode != 0:
-        return None       # not inside a git work tree
-    digests: dict[str, str] = {}
-    links: dict[str, str] = {}
-    for entry in staged.stdout.split(b"\0"):
-        if not entry:
-            continue
-        meta, path_b = entry.split(b"\t", 1)
-        mode, blob, _stage = meta.decode().split()
-        path = path_b.decode("utf-8", "surrogateescape")
-        if mode == "160000" or _skipped(path):      # submodules are not our sources
-            continue
-        if mode == "120000":
-            links[path] = blob
-            continue
-        digests[path] = "git:" + blob + ("+x" if mode == "100755" else "")
-    # -t tags each path: "C" modified, "R" deleted (also listed as modified), "?" untracked.
-    status = _git(root, "ls-files", "-z", "-t", "-m", "-d", "-o", "--exclude-standard")
-    if status.returncode != 0:
-        raise subprocess.CalledProcessError(status.returncode, "git ls-files", status.stdout, status.stderr)
+    try:
+        staged = _git(root, "ls-files", "-s", "-z")
+        if staged.returncode != 0:
+            return None   # not inside a git work tree
+        digests, links = _staged(staged.stdout)
+        # -t tags each path: "C" modified, "R" deleted (also listed as modified).
+        status = _git(root, "ls-files", "-z", "-t", "-m", "-d")
+        new, _ = untracked.communicate()
+    finally:
+        if untracked.poll() is None:
+            untracked.kill()
+            untracked.wait()
+    for call in (status, untracked):
+        if call.returncode != 0:
+            raise subprocess.CalledProcessError(call.returncode, "git ls-files")
     changed: list[str] = []
     deleted: set[str] = set()
     for entry in status.stdout.split(b"\0"):
-        if not entry:
-            continue
-        path = entry[2:].decode("utf-8", "surrogateescape")
-        (deleted.add if entry[:1] == b"R" else changed.append)(path)
+        if entry:
+            path = entry[2:].decode("utf-8", "surrogateescape")
+            (deleted.add if entry[:1] == b"R" else changed.append)(path)
+    changed.extend(entry.decode("utf-8", "surrogateescape") for entry in new.split(b"\0") if entry)
     for path in changed:
         if path in deleted or _skipped(path):
             continue
@@ -113,6 +121,27 @@ def _index_git(root: Path) -> FileIndex | None:
         digests.pop(path, None)
     escaping = _resolve_links(root, links, digests, git=True)
     return FileIndex(root, digests, True, escaping)
+
+
+def _staged(listing: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """Content ids of the files in git's index (`ls-files -s -z`), and its symlinks. One regex over
+    the whole listing: a large repository's index has tens of thousands of entries."""
+    entries = _STAGED_ENTRY.findall(listing)
+    if len(entries) != listing.count(b"\0"):
+        raise ValueError("unexpected `git ls-files -s` output")
+    if _SKIPPED_PART.search(b"\t" + listing):
+        entries = [e for e in entries if not _skipped(e[2].decode("utf-8", "surrogateescape"))]
+    digests: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for mode, blob, path_b in entries:
+        path = path_b.decode("utf-8", "surrogateescape")
+        if mode == b"100755":
+            digests[path] = f"git:{blob.decode()}+x"
+        elif mode == b"120000":
+            links[path] = blob.decode()
+        elif mode != b"160000":                     # submodules are not our sources
+            digests[path] = "git:" + blob.decode()
+    return digests, links
 
 
 def _content_id(path: Path, git: bool) -> str:
