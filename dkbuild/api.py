@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dkbuild.engine.snapshot import SnapshotStore, load_state
+from dkbuild.engine.snapshot import Snapshot, SnapshotStore, fingerprint, load_state
 from dkbuild.graph.model import Graph
 from dkbuild.manifests.result import LoadResult
 from dkbuild.sources import FileIndex, index_files
@@ -16,25 +17,46 @@ from dkbuild.workspace import Workspace, load_workspace
 
 @dataclass(frozen=True)
 class Loaded:
+    """A workspace, its file index and (read on first use) its manifests and graph. A command that
+    a remembered answer can serve (a no-op build) never needs the manifests or the graph."""
     workspace: Workspace
     files: FileIndex
-    result: LoadResult
-    graph: Graph
     current_package: str     # the cwd relative to the root, for relative labels
-    snapshot: Any = None     # engine.snapshot.Snapshot: where keys and lint results are kept warm
+    store: SnapshotStore | None = None
+    fingerprint: str = ""    # of the workspace state; "" when snapshots are off
+
+    @cached_property
+    def snapshot(self) -> Snapshot:
+        """Where keys and lint results are kept warm (engine.snapshot)."""
+        return load_state(self.store, self.workspace, self.files, fp=self.fingerprint or None)
+
+    @property
+    def result(self) -> LoadResult:
+        return self.snapshot.result
+
+    @property
+    def graph(self) -> Graph:
+        return self.snapshot.graph
 
     @property
     def diagnostics(self):  # type: ignore[no-untyped-def]
         return self.result.diagnostics
 
 
-def load(start: Path | str = ".") -> Loaded:
+def load(start: Path | str = ".", *, deferred: bool = False) -> Loaded:
+    """Index the workspace at or above `start` and load its manifests and graph (from the snapshot
+    of this exact state when there is one). `deferred` leaves that load to the first use, so its
+    errors surface there."""
     start = Path(start).resolve()
     workspace = load_workspace(start)
     files = index_files(workspace.root)
-    snapshot = load_state(SnapshotStore.of(workspace), workspace, files)
+    store = SnapshotStore.of(workspace)
     rel = posixpath.normpath(start.relative_to(workspace.root).as_posix()) if start != workspace.root else ""
-    return Loaded(workspace, files, snapshot.result, snapshot.graph, "" if rel == "." else rel, snapshot)
+    loaded = Loaded(workspace, files, "" if rel == "." else rel, store,
+                    fingerprint(files, workspace) if store is not None else "")
+    if not deferred:
+        loaded.snapshot  # noqa: B018 - load now, so errors surface here
+    return loaded
 
 
 def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-def]
@@ -45,11 +67,10 @@ def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-
 
     rules = load_rules(loaded.workspace) if rules is None else rules
     identity = rules.fingerprint(loaded.workspace)
-    keys = loaded.snapshot.keys(identity) if loaded.snapshot else None
+    keys = loaded.snapshot.keys(identity)
     if keys is None:
         keys = _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace))
-        if loaded.snapshot:
-            loaded.snapshot.save_keys(identity, keys)
+        loaded.snapshot.save_keys(identity, keys)
     return keys
 
 
@@ -62,7 +83,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
 
     rules = load_rules(loaded.workspace) if rules is None else rules
     selection = lint_selection(patterns, loaded.current_package, strict, rules.fingerprint(loaded.workspace))
-    cached = loaded.snapshot.lint(selection) if loaded.snapshot else None
+    cached = loaded.snapshot.lint(selection)
     if cached is not None:
         return cached
     from dkbuild.engine.target import BuildTarget
@@ -81,8 +102,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
 
     report = lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,
                   strict, runtime_checks)
-    if loaded.snapshot:
-        loaded.snapshot.save_lint(selection, report)
+    loaded.snapshot.save_lint(selection, report)
     return report
 
 
@@ -126,6 +146,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     started = time.monotonic()
     selected = select(loaded.graph, patterns, loaded.current_package)
     rules = load_rules(loaded.workspace)
+    memo = _memo_name(loaded, rules, patterns, options, since, stamp, remote)
     keys = compute_keys(loaded, rules)
     if since is not None:
         from dkbuild.affected_api import affected_targets
@@ -159,10 +180,51 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     if not options.dry_run:
         tag_results(store, results)
     document = report(results, time.monotonic() - started, interrupted)
+    if memo is not None and not interrupted and not any(a.probes_host for a in actions) \
+            and all(r.status in ("cached", "hit") for r in results):
+        from dkbuild.engine.buildmemo import remember
+        remember(loaded.store, loaded.fingerprint, memo, lint_report, results, store)
     warnings = list(cache.warnings) if cache else []
     if warnings:
         document["warnings"] = warnings
     return BuildOutcome(loaded, lint_report, results, document, store, interrupted, warnings)
+
+
+def recall_build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | None = None,
+                 stamp: bool = False, remote: Any = None) -> BuildOutcome | None:
+    """The outcome of this exact build when it built nothing last time and nothing it rests on has
+    changed since (engine.buildmemo); None means: build. Needs neither the manifests nor the graph."""
+    import time
+
+    from dkbuild.engine.rules import load_rules
+
+    started = time.monotonic()
+    memo = _memo_name(loaded, load_rules(loaded.workspace), patterns, options, since, stamp, remote)
+    if memo is None or loaded.store is None:
+        return None
+    from dkbuild.engine.buildmemo import recall
+
+    noop = recall(loaded.store, loaded.fingerprint, memo)
+    if noop is None:
+        return None
+    from dkbuild.engine.build import LocalStore, report
+
+    store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
+    document = report(noop.results, time.monotonic() - started, False)
+    return BuildOutcome(loaded, noop.lint, noop.results, document, store, False, [])
+
+
+def _memo_name(loaded: Loaded, rules: Any, patterns: list[str], options: Any, since: str | None, stamp: bool,
+               remote: Any) -> str | None:
+    """Under which name a build is remembered, or None for builds whose answer depends on more
+    than the workspace state, the rules and the options (see engine.buildmemo)."""
+    if loaded.store is None or since is not None or stamp or remote is not None:
+        return None
+    from dkbuild.engine.buildmemo import memo_name
+
+    store_root = str(loaded.workspace.root / loaded.workspace.config.cache.dir)
+    return memo_name(rules.fingerprint(loaded.workspace), patterns, loaded.current_package, options.dry_run,
+                     options.image_backend, store_root)
 
 
 def service_workspace(workspace: Workspace) -> Workspace:

@@ -618,6 +618,38 @@ def test_why_after_a_referenced_dataset_changed(repo: Path) -> None:
     assert any(r["component"] == "reference" for r in warm["out"]["reasons"])
 
 
+def test_a_remembered_no_op_build_follows_the_workspace(repo: Path) -> None:
+    """A no-op build answered whole from its memo (engine.buildmemo) must equal a cold build, and
+    must stop being answered that way as soon as the workspace or the built outputs change."""
+    target = "//pipelines/build-profiles"
+    source = repo / "pipelines/build-profiles/src/build_profiles/main.py"
+
+    def memos() -> set[str]:
+        return {p.name for p in (repo / SNAPSHOTS).glob("*.build-*")}
+
+    def no_op() -> dict[str, Any]:
+        """Build until nothing is left to build (which stores a memo), then once more from it."""
+        assert dkb(repo, "build", target, warm=True)["exit"] == 0
+        assert dkb(repo, "build", target, warm=True)["exit"] == 0
+        stored = memos()
+        recalled = dkb(repo, "build", target, "--output", "json", warm=True)
+        assert memos() == stored and stored
+        cold = dkb(repo, "build", target, "--output", "json", warm=False)
+        assert recalled == cold
+        assert {t["status"] for t in recalled["out"]["targets"]} == {"cached"}
+        return recalled
+
+    before = no_op()
+    source.write_text(source.read_text() + "# edited\n")
+    edited = no_op()
+    assert edited["out"]["targets"][0]["artifacts"] != before["out"]["targets"][0]["artifacts"]
+    edit(source, "# edited\n", "")
+    assert no_op() == before          # back: retagged through the normal path, then remembered again
+    shutil.rmtree(repo / ".dkb/oci/blobs")
+    rebuilt = dkb(repo, "build", target, "--output", "json", warm=True)
+    assert {t["status"] for t in rebuilt["out"]["targets"]} == {"built"}
+
+
 def test_outside_git(tmp_path: Path) -> None:
     root = copy_example(tmp_path / "plain")
     first = warm_answers(root, OUTSIDE_GIT, seen=False)

@@ -12,6 +12,7 @@ from dkbuild.cli.common import (
     PatternCommand,
     complete_labels,
     emit_json,
+    ensure_usable,
     fail,
     fail_pattern,
     load_workspace_graph,
@@ -68,13 +69,13 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
               remote_cache: str | None, remote_cache_write: bool, remote_cache_required: bool,
               plain_http: bool) -> Any:
     """Load, lint and build; lint errors end the command here (exit 1)."""
-    from dkbuild.api import build
+    from dkbuild.api import build, recall_build
     from dkbuild.engine.build import BuildOptions
     from dkbuild.engine.progress import make_progress
     from dkbuild.engine.remote_cache import RemoteCacheRequired, RemoteCacheSettings
     from dkbuild.governance.render import render_text
 
-    loaded = load_workspace_graph(ctx, output)
+    loaded = load_workspace_graph(ctx, output, deferred=True)
     from dkbuild.api import service_workspace
     cfg = service_workspace(loaded.workspace).config      # user/env settings for the cache, not for keys
     options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend)
@@ -85,7 +86,10 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None
     try:
-        outcome = build(loaded, patterns, options, since=since, stamp=stamp, remote=remote, progress=progress)
+        outcome = recall_build(loaded, patterns, options, since=since, stamp=stamp, remote=remote)
+        if outcome is None:
+            ensure_usable(loaded, output)
+            outcome = build(loaded, patterns, options, since=since, stamp=stamp, remote=remote, progress=progress)
     except PatternError as exc:
         fail_pattern(exc, output)
     except DkbError as exc:

@@ -38,17 +38,29 @@ def fail_pattern(exc: PatternError, output: str = "text") -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def load_workspace_graph(ctx: click.Context, output: str = "text", *, allow_unusable: bool = False):  # type: ignore[no-untyped-def]
-    """Load the workspace; unusable input ends the command with exit 2 unless the caller reports it."""
+def load_workspace_graph(ctx: click.Context, output: str = "text", *, allow_unusable: bool = False,  # type: ignore[no-untyped-def]
+                         deferred: bool = False):
+    """Load the workspace; unusable input ends the command with exit 2 unless the caller reports it.
+    `deferred` indexes the workspace only: call `ensure_usable` before using its graph."""
     from dkbuild.api import load
 
     try:
-        loaded = load(ctx.obj["directory"])
+        loaded = load(ctx.obj["directory"], deferred=deferred)
     except DkbError as exc:
         fail(exc.diagnostics, output)
-    if loaded.result.unusable and not allow_unusable:
-        fail([d for d in loaded.diagnostics if d.is_error], output)
+    if not deferred and not allow_unusable:
+        ensure_usable(loaded, output)
     return loaded
+
+
+def ensure_usable(loaded: Any, output: str = "text") -> None:
+    """Load the manifests and graph if not yet loaded; exit 2 when they are unusable."""
+    try:
+        unusable = loaded.result.unusable
+    except DkbError as exc:
+        fail(exc.diagnostics, output)
+    if unusable:
+        fail([d for d in loaded.diagnostics if d.is_error], output)
 
 
 def load_workspace_only(ctx: click.Context, output: str = "text"):  # type: ignore[no-untyped-def]

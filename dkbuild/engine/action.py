@@ -18,6 +18,9 @@ class Action:
     target: BuildTarget
     action_key: str
     steps: tuple[str, ...]            # what would run, e.g. ("package artifact", "image (buildah)")
+    # Whether planning it asked the host which image builder it has (a Dockerfile image): its key
+    # then depends on more than the workspace's files.
+    probes_host: bool = False
 
     @property
     def label(self) -> str:
@@ -41,6 +44,7 @@ class ActionResult:
     steps: tuple[str, ...] = ()
     note: str = ""                    # e.g. why a present cache entry was not trusted
     descriptors: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    blobs: list[str] = field(default_factory=list, repr=False)   # every blob its cache entry names
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "status": self.status, "action_key": self.action_key, "key": self.key,

@@ -80,7 +80,8 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
         target = BuildTarget(node, keys.keys[label], workspace, files_of, graph)
         steps = ["package artifact"]
         backend = None
-        if rule.image_request(target) is not None:
+        request = rule.image_request(target)
+        if request is not None:
             backend, why = _backend_name(rule, target, options)
             steps.append(f"container image ({why or backend})")
         extra: dict[str, Any] = {"rule": rule.name, "rule_version": rule.version}
@@ -88,7 +89,8 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
             extra["image_backend"] = backend
         if stamp:
             extra["stamp"] = stamp
-        actions.append(Action(target, action_key(target.key, "build", extra), tuple(steps)))
+        actions.append(Action(target, action_key(target.key, "build", extra), tuple(steps),
+                              probes_host=request is not None and request.dockerfile is not None))
     return actions
 
 
@@ -157,6 +159,7 @@ def _complete(result: ActionResult, entry: CacheEntry, action: Action, store: Lo
     unless that is already what the history holds."""
     result.artifacts = {name: desc["digest"] for name, desc in entry.artifacts.items()}
     result.descriptors = entry.artifacts
+    result.blobs = [blob["digest"] for blob in entry.blobs]
     if not options.dry_run and not store.history.is_current(action.label, action.action_key):
         components = keys.components[action.label].to_json()
         references = {ref.id: keys.components[ref.id].to_json() for ref in action.target.references}

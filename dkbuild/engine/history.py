@@ -34,7 +34,7 @@ class TargetHistory:
 
     def is_current(self, label: str, action_key: str) -> bool:
         with self._lock:
-            return self._recorded().get(label) == action_key and self._path(label).exists()
+            return self._recorded().get(label) == action_key and self.record_path(label).exists()
 
     def flush(self) -> None:
         """Write the index once, at the end of a build (merged with what other builds wrote since)."""
@@ -46,7 +46,7 @@ class TargetHistory:
             atomic_write(self.dir / "index.json", json.dumps(index, sort_keys=True).encode())
             self._index, self._changed = index, {}
 
-    def _path(self, label: str) -> Path:
+    def record_path(self, label: str) -> Path:
         return self.dir / (hashlib.sha256(label.encode()).hexdigest()[:32] + ".json")
 
     def record(self, label: str, action_key: str, components: dict[str, Any],
@@ -55,13 +55,13 @@ class TargetHistory:
         say what changed inside a referenced dataset, not only that it changed."""
         document = {"label": label, "action_key": action_key, "components": components,
                     "references": references or {}}
-        atomic_write(self._path(label), json.dumps(document, sort_keys=True).encode())
+        atomic_write(self.record_path(label), json.dumps(document, sort_keys=True).encode())
         with self._lock:
             self._changed[label] = action_key
             self._recorded()[label] = action_key
 
     def last(self, label: str) -> dict[str, Any] | None:
         try:
-            return json.loads(self._path(label).read_text())
+            return json.loads(self.record_path(label).read_text())
         except (FileNotFoundError, ValueError):
             return None

@@ -54,13 +54,13 @@ def fingerprint(files: FileIndex, workspace: Workspace) -> str:
 
 def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileIndex, source: Any = None,
                reuse: LoadResult | None = None,
-               known_graph: Callable[[LoadResult], Graph | None] | None = None) -> Snapshot:
+               known_graph: Callable[[LoadResult], Graph | None] | None = None, fp: str | None = None) -> Snapshot:
     """Manifests and graph of the workspace whose files are `files` (read through `source`, default
     the disk): from its snapshot when there is one, else loaded, parsing only files that the latest
     snapshot (or the load `reuse`) does not already hold, and stored for next time. `known_graph`
-    may offer an already-built graph for the loaded manifests."""
+    may offer an already-built graph for the loaded manifests; `fp`, the fingerprint if known."""
     if store is not None:
-        fp = fingerprint(files, workspace)
+        fp = fp or fingerprint(files, workspace)
         hit = store.get(fp, files)
         if hit is not None:
             return hit
@@ -76,7 +76,8 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
     return store.put(fp, workspace, result, graph) if store is not None else Snapshot("", result, graph)
 
 
-def _digest(*parts: Any) -> str:
+def selection_digest(*parts: Any) -> str:
+    """A short name for what a result kept beside a snapshot depends on beyond the state."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
@@ -96,16 +97,16 @@ class Snapshot:
             self.store.write_keys(self, rules_identity, keys)
 
     def lint(self, selection: str) -> Any:
-        return self.store.read_extra(self, "lint-" + selection) if self.store else None
+        return self.store.read_extra(self.fingerprint, "lint-" + selection) if self.store else None
 
     def save_lint(self, selection: str, report: Any) -> None:
         if self.store:
-            self.store.write_extra(self, "lint-" + selection, report)
+            self.store.write_extra(self.fingerprint, "lint-" + selection, report)
 
 
 def lint_selection(patterns: list[str], current_package: str, strict: bool, rules_identity: str) -> str:
     """What a lint report depends on beyond the workspace state."""
-    return _digest(patterns, current_package, strict, rules_identity)
+    return selection_digest(patterns, current_package, strict, rules_identity)
 
 
 class SnapshotStore:
@@ -124,7 +125,7 @@ class SnapshotStore:
         state = self._read(self.dir / (fp + _SUFFIX))
         if state is None or state.get("fingerprint") != fp:
             return None
-        _touch(self.dir / (fp + _SUFFIX))
+        self.touch(fp)
         return self._snapshot(state, files)
 
     def latest(self, workspace: Workspace) -> Snapshot | None:
@@ -160,7 +161,7 @@ class SnapshotStore:
     # --- keys and other per-snapshot results ---------------------------------------------------
 
     def read_keys(self, snapshot: Snapshot, rules_identity: str) -> Keys | None:
-        state = self._read(self._extra_path(snapshot, "keys-" + rules_identity))
+        state = self._read(self._extra_path(snapshot.fingerprint, "keys-" + rules_identity))
         if state is None:
             return None
         nodes = snapshot.graph.nodes
@@ -177,17 +178,22 @@ class SnapshotStore:
         state = {"schema": SCHEMA, "keys": keys.keys,
                  "components": {node_id: (c.kind, c.files, c.refs, c.rule, c.config)
                                 for node_id, c in keys.components.items()}}
-        self._write(self._extra_path(snapshot, "keys-" + rules_identity), state)
+        self._write(self._extra_path(snapshot.fingerprint, "keys-" + rules_identity), state)
 
-    def read_extra(self, snapshot: Snapshot, name: str) -> Any:
-        state = self._read(self._extra_path(snapshot, name))
+    def read_extra(self, fp: str, name: str) -> Any:
+        """A result kept beside the snapshot `fp` (which it is pruned with), or None."""
+        state = self._read(self._extra_path(fp, name))
         return None if state is None else state.get("value")
 
-    def write_extra(self, snapshot: Snapshot, name: str, value: Any) -> None:
-        self._write(self._extra_path(snapshot, name), {"schema": SCHEMA, "value": value})
+    def write_extra(self, fp: str, name: str, value: Any) -> None:
+        self._write(self._extra_path(fp, name), {"schema": SCHEMA, "value": value})
 
-    def _extra_path(self, snapshot: Snapshot, name: str) -> Path:
-        return self.dir / f"{snapshot.fingerprint}.{name}"
+    def touch(self, fp: str) -> None:
+        """Count the snapshot `fp` as used (pruning keeps the most recently used)."""
+        _touch(self.dir / (fp + _SUFFIX))
+
+    def _extra_path(self, fp: str, name: str) -> Path:
+        return self.dir / f"{fp}.{name}"
 
     # --- files ---------------------------------------------------------------------------------
 
