@@ -68,7 +68,7 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
     Otherwise `reuse` (the working tree's load) lends its parsed manifests for files whose content
     and place are the same at the commit, so only changed manifests are read from git and parsed.
     """
-    from dkbuild.engine.snapshot import SnapshotStore, load_state
+    from dkbuild.engine.snapshot import SnapshotStore, load_state, same_graph
 
     with index_at_revision(root, commit, repository=repository) as tree:
         config = config_at(tree)
@@ -78,19 +78,13 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
                                   == config.workspace.max_manifest_bytes):
             parsed = reuse.result
         store = SnapshotStore.of(reuse.workspace) if reuse is not None else None
-        snapshot = load_state(store, workspace, tree, tree, parsed, lambda result: _same_graph(reuse, result))
+        snapshot = load_state(store, workspace, tree, tree, parsed,
+                              lambda result: same_graph(reuse, result) if reuse is not None else None)
+        if reuse is not None and snapshot.derived_from is None and snapshot.graph is reuse.graph \
+                and snapshot.config == reuse.snapshot.config:
+            snapshot.derived_from = reuse.snapshot
         keys = _keys(workspace, tree, snapshot)
     return RevisionLoad(tree.commit, workspace, tree, snapshot.result, snapshot.graph, keys)
-
-
-def _same_graph(reuse: Loaded | None, result: LoadResult) -> Graph | None:
-    """The working tree's graph when the revision loaded the very same manifest objects (no manifest
-    changed): the graph is a pure function of them, so it need not be built again."""
-    if reuse is None or len(reuse.result.manifests) != len(result.manifests):
-        return None
-    if all(a is b for a, b in zip(reuse.result.manifests, result.manifests)):
-        return reuse.graph
-    return None
 
 
 def config_at(tree: RevisionTree) -> WorkspaceConfig:
@@ -126,7 +120,9 @@ def _keys(workspace: Workspace, tree: RevisionTree, snapshot: Snapshot) -> Keys:
     identity = rules.fingerprint(workspace)
     keys = snapshot.keys(identity)
     if keys is None:
-        keys = compute_keys(snapshot.graph, tree, workspace.config, rules.for_node(workspace))
+        base = snapshot.derived_from
+        keys = compute_keys(snapshot.graph, tree, workspace.config, rules.for_node(workspace),
+                            base.keys(identity) if base is not None else None)
         snapshot.save_keys(identity, keys)
     return keys
 

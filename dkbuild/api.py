@@ -69,7 +69,9 @@ def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-
     identity = rules.fingerprint(loaded.workspace)
     keys = loaded.snapshot.keys(identity)
     if keys is None:
-        keys = _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace))
+        base = loaded.snapshot.derived_from
+        keys = _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace),
+                        base.keys(identity) if base is not None else None)
         loaded.snapshot.save_keys(identity, keys)
     return keys
 

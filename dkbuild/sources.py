@@ -7,6 +7,7 @@ file is read and hashed. Either way the same tree gives the same ids in any dire
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -196,6 +197,7 @@ def _index_walk(root: Path) -> FileIndex:
 _GLOB_TOKEN = re.compile(r"\*\*/?|\*|\?|[^*?]+")
 
 
+@functools.lru_cache(maxsize=1024)      # keys ask for a rule's ignore globs once per target
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """A path glob: `**` spans directories, `*` and `?` stay within one. Matches a path or a prefix dir."""
     parts = []

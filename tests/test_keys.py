@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from dkbuild.api import compute_keys, load
-from tests.conftest import basic_files, git, write_tree
+from tests.conftest import basic_files, dataset, git, write_tree
 
 
 def keys_of(root: Path) -> dict[str, str]:
@@ -113,3 +113,35 @@ def test_moved_workspace_keeps_keys(tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere"
     shutil.move(str(root), moved)
     assert keys_of(moved) == before
+
+
+def test_keys_from_previous_keys_equal_keys_from_scratch(tmp_path: Path) -> None:
+    """compute_keys(previous=...) re-keys only what changed, and must agree with a full computation."""
+    from dkbuild.engine.rules import load_rules
+    from dkbuild.graph import keys as graph_keys
+    from dkbuild.sources import index_files
+
+    root = write_tree(tmp_path / "ws", basic_files())
+    loaded = load(root)
+    config = loaded.workspace.config
+    rule_for = load_rules(loaded.workspace).for_node(loaded.workspace)
+    previous = graph_keys.compute_keys(loaded.graph, loaded.files, config, rule_for)
+    assert graph_keys.compute_keys(loaded.graph, index_files(root), config, rule_for, previous) is previous
+    edits = [("pipelines/ingest/src/main.py", {"//pipelines/ingest"}),
+             # A file in a dataset's package changes the dataset, so the transforms that reference it.
+             ("datasets/raw/notes.md", {"//datasets/raw", "//pipelines/ingest"}),
+             ("datasets/clean/notes.md", {"//datasets/clean", "//pipelines/ingest", "//pipelines/publish"})]
+    for path, expected in edits:
+        (root / path).write_text("changed\n")
+        files = index_files(root)
+        incremental = graph_keys.compute_keys(loaded.graph, files, config, rule_for, previous)
+        full = graph_keys.compute_keys(loaded.graph, files, config, rule_for)
+        assert incremental.keys == full.keys
+        assert {n: c.to_json() for n, c in incremental.components.items()} == \
+               {n: c.to_json() for n, c in full.components.items()}
+        assert {n for n in full.keys if full.keys[n] != previous.keys[n]} == expected, path
+        previous = full
+    other_graph = load(write_tree(tmp_path / "other", {**basic_files(), "datasets/extra/dk.yaml": dataset("extra")})).graph
+    assert other_graph.nodes.keys() != loaded.graph.nodes.keys()
+    assert graph_keys.compute_keys(other_graph, index_files(root), config, rule_for, previous).keys \
+        == graph_keys.compute_keys(other_graph, index_files(root), config, rule_for).keys

@@ -68,12 +68,29 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
     from dkbuild.graph.build import build_graph
     from dkbuild.manifests.loader import load_manifests, parsed_files
 
+    latest = None
     if store is not None and reuse is None:
         latest = store.latest(workspace)
         reuse = latest.result if latest is not None else None
     result = load_manifests(workspace, files, source, parsed_files(reuse) if reuse is not None else None)
-    graph = (known_graph(result) if known_graph else None) or build_graph(result.manifests)
-    return store.put(fp, workspace, result, graph) if store is not None else Snapshot("", result, graph)
+    graph = (known_graph(result) if known_graph else None) or (latest and same_graph(latest, result)) \
+        or build_graph(result.manifests)
+    if store is None:
+        return Snapshot("", result, graph)
+    snapshot = store.put(fp, workspace, result, graph)
+    if latest is not None and graph is latest.graph and latest.config == snapshot.config:
+        snapshot.derived_from = latest      # its keys differ at most where files changed
+    return snapshot
+
+
+def same_graph(known: Any, result: LoadResult) -> Graph | None:
+    """The graph of `known` (a Snapshot or an api.Loaded) when `result` holds the very same
+    manifest objects (no manifest changed): the graph is a pure function of them."""
+    if len(known.result.manifests) != len(result.manifests):
+        return None
+    if all(a is b for a, b in zip(known.result.manifests, result.manifests)):
+        return known.graph
+    return None
 
 
 def selection_digest(*parts: Any) -> str:
@@ -88,6 +105,10 @@ class Snapshot:
     result: LoadResult
     graph: Graph
     store: SnapshotStore | None = field(default=None, repr=False)
+    config: str = ""                  # the workspace configuration it was loaded under, as JSON
+    # The snapshot whose graph this one took over (same manifests, same configuration): its keys
+    # are a start for this one's (graph.keys.compute_keys' `previous`).
+    derived_from: Snapshot | None = field(default=None, repr=False)
 
     def keys(self, rules_identity: str) -> Keys | None:
         return self.store.read_keys(self, rules_identity) if self.store else None
@@ -143,10 +164,12 @@ class SnapshotStore:
 
     def put(self, fp: str, workspace: Workspace, result: LoadResult, graph: Graph) -> Snapshot:
         # The file index is not stored: the fingerprint pins its digests, and its root is the caller's.
+        config = workspace.config.model_dump_json()
         state = {"schema": SCHEMA, "dkb": __version__, "fingerprint": fp,
                  "manifests": result.manifests, "diagnostics": result.diagnostics, "graph": graph,
-                 "digests": dict(result.files.digests), "max_manifest_bytes": _size_limit(workspace)}
-        snapshot = Snapshot(fp, result, graph, self)
+                 "digests": dict(result.files.digests), "max_manifest_bytes": _size_limit(workspace),
+                 "config": config}
+        snapshot = Snapshot(fp, result, graph, self, config)
         if self._write(self.dir / (fp + _SUFFIX), state):
             self._prune()
         return snapshot
@@ -156,7 +179,7 @@ class SnapshotStore:
 
         index = files if files is not None else FileIndex(Path("."), state["digests"], True)
         result = LoadResult(state["manifests"], state["diagnostics"], index)
-        return Snapshot(state["fingerprint"], result, state["graph"], self)
+        return Snapshot(state["fingerprint"], result, state["graph"], self, state.get("config", ""))
 
     # --- keys and other per-snapshot results ---------------------------------------------------
 

@@ -85,42 +85,70 @@ def owned_files(graph: Graph, files: FileIndex) -> dict[str, dict[str, str]]:
     return owned
 
 
-def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig, rule_for: RuleFor) -> Keys:
+def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig, rule_for: RuleFor,
+                 previous: Keys | None = None) -> Keys:
+    """Every target's key. `previous` may give the keys of this very graph (the same manifest
+    objects) under the same rules and configuration but other files: then only targets whose own
+    source files differ, and the targets whose references lead to them, are keyed again; the rest
+    keep their components and keys, and their manifest bodies stay unread."""
+    if previous is not None and previous.keys.keys() != graph.nodes.keys():
+        previous = None                   # not this graph's keys after all
     owned = owned_files(graph, files)
     default_of = {node: pkg for pkg, node in graph.package_default.items()}
     local: dict[str, KeyComponents] = {}
+    dirty: set[str] = set()
     for node_id, node in graph.nodes.items():
         rule = rule_for(node)
         sources = owned.get(default_of[node_id], {}) if node_id in default_of else {}
         if rule and rule.ignored and sources:
             patterns = [glob_regex(g) for g in rule.ignored]
             sources = {p: d for p, d in sources.items() if not any(r.match(p) for r in patterns)}
+        sources = dict(sorted(sources.items()))
+        before = previous.components.get(node_id) if previous is not None else None
+        if before is not None and before.files == sources:
+            local[node_id] = before
+            continue
+        dirty.add(node_id)
         local[node_id] = KeyComponents(
             kind=node.kind,
             manifest=node.manifest.data,
-            files=dict(sorted(sources.items())),
+            files=sources,
             refs=[],
             rule=None if rule is None else {"name": rule.name, "version": rule.version,
                                             "settings": rule.settings},
             config={} if rule is None else {s: config.section(s) for s in rule.config_sections},
         )
+    if previous is not None and not dirty:
+        return previous
     keys: dict[str, str] = {}
     components: dict[str, KeyComponents] = {}
     for scc in _strongly_connected(graph):
+        if previous is not None and not any(
+                n in dirty or any(keys[e.dst] != previous.keys[e.dst] for e in graph.out_edges[n]
+                                  if e.dst in keys and e.dst not in scc) for n in scc):
+            for node_id in scc:           # nothing it rests on changed: as before
+                components[node_id], keys[node_id] = previous.components[node_id], previous.keys[node_id]
+            continue
         cycle_salt = ""
         if len(scc) > 1 or any(e.dst == scc[0] for e in graph.out_edges[scc[0]]):
             # A reference cycle (a lint error) still gets stable keys: members share a salt.
-            cycle_salt = _sha256(canonical_json(sorted(canonical_json(local[n].to_json()) for n in scc)))
+            cycle_salt = _sha256(canonical_json(sorted(canonical_json({**local[n].to_json(), "refs": []})
+                                                       for n in scc)))
         for node_id in scc:
             refs = sorted(
                 [e.kind.value, e.field, graph.nodes[e.dst].kind, graph.nodes[e.dst].name,
                  keys.get(e.dst, cycle_salt)]
                 for e in graph.out_edges[node_id])
-            comp = KeyComponents(**{**local[node_id].__dict__, "refs": refs})
+            comp = KeyComponents(**{**_fields(local[node_id]), "refs": refs})
             components[node_id] = comp
         for node_id in scc:
             keys[node_id] = _sha256(canonical_json(components[node_id].to_json()) + cycle_salt)
     return Keys(keys, components)
+
+
+def _fields(components: KeyComponents) -> dict[str, Any]:
+    return {"kind": components.kind, "manifest": components.manifest, "files": components.files,
+            "refs": components.refs, "rule": components.rule, "config": components.config}
 
 
 def _sha256(text: str) -> str:
