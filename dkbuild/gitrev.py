@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Self
 
 from dkbuild.diagnostics import DkbError, error
-from dkbuild.sources import ALWAYS_SKIPPED_DIRS, FileIndex
+from dkbuild.sources import ALWAYS_SKIPPED_DIRS, FileIndex, may_hold_skipped
 from dkbuild.ignorefiles import ignored_paths
 
 LINK_MODE, SUBMODULE_MODE, EXECUTABLE_MODE = "120000", "160000", "100755"
@@ -285,19 +285,20 @@ def index_at_revision(root: Path, rev: str, *, repository: Repository | None = N
         args += ["--", repo.prefix + "/"]
     listing = _run(repo.toplevel, *args).stdout
     cut = len(repo.prefix) + 1 if repo.prefix else 0
-    entries: dict[str, TreeEntry] = {}
-    for record in listing.split(b"\0"):
-        if not record:
-            continue
-        meta, path_b = record.split(b"\t", 1)
-        mode, _type, blob, size = meta.decode().split()
-        path = path_b.decode("utf-8", "surrogateescape")[cut:]
-        entries[path] = TreeEntry(mode, blob, -1 if size == "-" else int(size))
+    # One regex over the whole listing: a large tree has tens of thousands of records.
+    records = _TREE_RECORD.findall(listing)
+    if len(records) != listing.count(b"\0"):
+        raise _fail("E150", commit[:12], "unexpected `git ls-tree` output",
+                    "check that `git ls-tree -r -l -z` works in this repository")
+    entries = {path_b.decode("utf-8", "surrogateescape")[cut:]:
+               TreeEntry(mode.decode(), blob.decode(), -1 if size == b"-" else int(size))
+               for mode, blob, size, path_b in records}
+    check_skipped = may_hold_skipped(listing)
     reader = BlobReader(repo.toplevel)
     digests: dict[str, str] = {}
     links: list[str] = []
     for path, entry in entries.items():
-        if entry.mode == SUBMODULE_MODE or _skipped(path):
+        if entry.mode == SUBMODULE_MODE or (check_skipped and _skipped(path)):
             continue
         if entry.mode == LINK_MODE:
             links.append(path)
@@ -312,6 +313,10 @@ def index_at_revision(root: Path, rev: str, *, repository: Repository | None = N
     return RevisionTree(root=root, digests=digests, in_git=True, escaping_links=escaping, commit=commit,
                         prefix=repo.prefix, toplevel=repo.toplevel, entries=entries, links=resolved,
                         reader=reader)
+
+
+# One `git ls-tree -r -l -z` record: mode, type, object id, size (padded; "-" if none), tab, path.
+_TREE_RECORD = re.compile(rb"(\d+) \w+ ([0-9a-f]+) +(-|\d+)\t([^\0]*)\0")
 
 
 def _content_id(entry: TreeEntry) -> str:

@@ -124,13 +124,19 @@ def _index_git(root: Path) -> FileIndex | None:
     return FileIndex(root, digests, True, escaping)
 
 
+def may_hold_skipped(listing: bytes) -> bool:
+    """Whether a git listing (`<meta>\\t<path>\\0` records) may have a path in a directory that
+    is never a source: when not, there is no need to check its paths one by one."""
+    return _SKIPPED_PART.search(b"\t" + listing) is not None
+
+
 def _staged(listing: bytes) -> tuple[dict[str, str], dict[str, str]]:
     """Content ids of the files in git's index (`ls-files -s -z`), and its symlinks. One regex over
     the whole listing: a large repository's index has tens of thousands of entries."""
     entries = _STAGED_ENTRY.findall(listing)
     if len(entries) != listing.count(b"\0"):
         raise ValueError("unexpected `git ls-files -s` output")
-    if _SKIPPED_PART.search(b"\t" + listing):
+    if may_hold_skipped(listing):
         entries = [e for e in entries if not _skipped(e[2].decode("utf-8", "surrogateescape"))]
     digests: dict[str, str] = {}
     links: dict[str, str] = {}
