@@ -68,21 +68,17 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
     Otherwise `reuse` (the working tree's load) lends its parsed manifests for files whose content
     and place are the same at the commit, so only changed manifests are read from git and parsed.
     """
-    from dkbuild.engine.snapshot import SnapshotStore, load_state, same_graph
+    from dkbuild.engine.snapshot import SnapshotStore, load_state
 
     with index_at_revision(root, commit, repository=repository) as tree:
         config = config_at(tree)
         workspace = Workspace(tree.root, config)
-        parsed = None
+        known = None
         if reuse is not None and (reuse.workspace.config.workspace.max_manifest_bytes
                                   == config.workspace.max_manifest_bytes):
-            parsed = reuse.result
+            known = reuse.snapshot
         store = SnapshotStore.of(reuse.workspace) if reuse is not None else None
-        snapshot = load_state(store, workspace, tree, tree, parsed,
-                              lambda result: same_graph(reuse, result) if reuse is not None else None)
-        if reuse is not None and snapshot.derived_from is None and snapshot.graph is reuse.graph \
-                and snapshot.config == reuse.snapshot.config:
-            snapshot.derived_from = reuse.snapshot
+        snapshot = load_state(store, workspace, tree, tree, known)
         keys = _keys(workspace, tree, snapshot)
     return RevisionLoad(tree.commit, workspace, tree, snapshot.result, snapshot.graph, keys)
 

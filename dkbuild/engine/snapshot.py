@@ -20,7 +20,7 @@ import hashlib
 import os
 import pickle
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +35,13 @@ from dkbuild.workspace import Workspace
 if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
     from dkbuild.manifests.result import LoadResult
 
-SCHEMA = "dkb-snapshot-v1"
+SCHEMA = "dkb-snapshot-v2"
 KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
 ENV_SWITCH = "DKB_SNAPSHOT"
-_SUFFIX = ".graph"
+_SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body
+_BODY = ".body"             # manifests and graph, shared by states that differ only in other files
+# Bodies read in this process, by (store, name): the most recent two (a head and a base).
+_BODIES: dict[tuple[Path, str], tuple[list[Any], Graph]] = {}
 
 
 def fingerprint(files: FileIndex, workspace: Workspace) -> str:
@@ -53,12 +56,12 @@ def fingerprint(files: FileIndex, workspace: Workspace) -> str:
 
 
 def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileIndex, source: Any = None,
-               reuse: LoadResult | None = None,
-               known_graph: Callable[[LoadResult], Graph | None] | None = None, fp: str | None = None) -> Snapshot:
+               known: Snapshot | None = None, fp: str | None = None) -> Snapshot:
     """Manifests and graph of the workspace whose files are `files` (read through `source`, default
-    the disk): from its snapshot when there is one, else loaded, parsing only files that the latest
-    snapshot (or the load `reuse`) does not already hold, and stored for next time. `known_graph`
-    may offer an already-built graph for the loaded manifests; `fp`, the fingerprint if known."""
+    the disk): from its snapshot when there is one, else loaded and stored for next time. A load
+    takes from `known` (default: the most recently used snapshot) every file whose content id and
+    place are unchanged, and, when no manifest changed at all, its graph and stored body too.
+    `fp` is the fingerprint, if the caller has it."""
     if store is not None:
         fp = fp or fingerprint(files, workspace)
         hit = store.get(fp, files)
@@ -68,24 +71,22 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
     from dkbuild.graph.build import build_graph
     from dkbuild.manifests.loader import load_manifests, parsed_files
 
-    latest = None
-    if store is not None and reuse is None:
-        latest = store.latest(workspace)
-        reuse = latest.result if latest is not None else None
-    result = load_manifests(workspace, files, source, parsed_files(reuse) if reuse is not None else None)
-    graph = (known_graph(result) if known_graph else None) or (latest and same_graph(latest, result)) \
-        or build_graph(result.manifests)
+    if known is None and store is not None:
+        known = store.latest(workspace)
+    result = load_manifests(workspace, files, source, parsed_files(known.result) if known is not None else None)
+    graph = (same_graph(known, result) if known is not None else None) or build_graph(result.manifests)
     if store is None:
         return Snapshot("", result, graph)
-    snapshot = store.put(fp, workspace, result, graph)
-    if latest is not None and graph is latest.graph and latest.config == snapshot.config:
-        snapshot.derived_from = latest      # its keys differ at most where files changed
+    taken_over = known is not None and graph is known.graph
+    snapshot = store.put(fp or "", workspace, result, graph, known.body if known is not None and taken_over else None)
+    if known is not None and taken_over and known.config == snapshot.config:
+        snapshot.derived_from = known      # its keys differ at most where files changed
     return snapshot
 
 
-def same_graph(known: Any, result: LoadResult) -> Graph | None:
-    """The graph of `known` (a Snapshot or an api.Loaded) when `result` holds the very same
-    manifest objects (no manifest changed): the graph is a pure function of them."""
+def same_graph(known: Snapshot, result: LoadResult) -> Graph | None:
+    """The graph of `known` when `result` holds the very same manifest objects (no manifest
+    changed): the graph is a pure function of them."""
     if len(known.result.manifests) != len(result.manifests):
         return None
     if all(a is b for a, b in zip(known.result.manifests, result.manifests)):
@@ -106,6 +107,7 @@ class Snapshot:
     graph: Graph
     store: SnapshotStore | None = field(default=None, repr=False)
     config: str = ""                  # the workspace configuration it was loaded under, as JSON
+    body: str = ""                    # the name of its manifests-and-graph file, shared by states
     # The snapshot whose graph this one took over (same manifests, same configuration): its keys
     # are a start for this one's (graph.keys.compute_keys' `previous`).
     derived_from: Snapshot | None = field(default=None, repr=False)
@@ -146,8 +148,10 @@ class SnapshotStore:
         state = self._read(self.dir / (fp + _SUFFIX))
         if state is None or state.get("fingerprint") != fp:
             return None
-        self.touch(fp)
-        return self._snapshot(state, files)
+        snapshot = self._snapshot(state, files)
+        if snapshot is not None:
+            self.touch(fp)
+        return snapshot
 
     def latest(self, workspace: Workspace) -> Snapshot | None:
         """The most recently used snapshot, whatever its state: a parse cache for a changed tree."""
@@ -162,24 +166,48 @@ class SnapshotStore:
                 return self._snapshot(state, None)
         return None
 
-    def put(self, fp: str, workspace: Workspace, result: LoadResult, graph: Graph) -> Snapshot:
+    def put(self, fp: str, workspace: Workspace, result: LoadResult, graph: Graph, body: str | None = None) -> Snapshot:
+        """Store a state. `body` names the stored manifests and graph when `result` and `graph` are
+        those of another state (only files changed, not manifests): then they are not written again."""
         # The file index is not stored: the fingerprint pins its digests, and its root is the caller's.
         config = workspace.config.model_dump_json()
-        state = {"schema": SCHEMA, "dkb": __version__, "fingerprint": fp,
-                 "manifests": result.manifests, "diagnostics": result.diagnostics, "graph": graph,
-                 "digests": dict(result.files.digests), "max_manifest_bytes": _size_limit(workspace),
-                 "config": config}
-        snapshot = Snapshot(fp, result, graph, self, config)
+        if body is None or not (self.dir / (body + _BODY)).is_file():
+            body = fp
+            written = self._write(self.dir / (body + _BODY), {"schema": SCHEMA, "manifests": result.manifests,
+                                                              "graph": graph})
+            if written:
+                _remember_body(self.dir, body, (result.manifests, graph))
+        state = {"schema": SCHEMA, "dkb": __version__, "fingerprint": fp, "body": body,
+                 "diagnostics": result.diagnostics, "digests": dict(result.files.digests),
+                 "max_manifest_bytes": _size_limit(workspace), "config": config}
+        snapshot = Snapshot(fp, result, graph, self, config, body)
         if self._write(self.dir / (fp + _SUFFIX), state):
             self._prune()
         return snapshot
 
-    def _snapshot(self, state: dict[str, Any], files: FileIndex | None) -> Snapshot:
+    def _snapshot(self, state: dict[str, Any], files: FileIndex | None) -> Snapshot | None:
         from dkbuild.manifests.result import LoadResult
 
+        found = self._body(state["body"])
+        if found is None:
+            return None
+        manifests, graph = found
         index = files if files is not None else FileIndex(Path("."), state["digests"], True)
-        result = LoadResult(state["manifests"], state["diagnostics"], index)
-        return Snapshot(state["fingerprint"], result, state["graph"], self, state.get("config", ""))
+        result = LoadResult(manifests, state["diagnostics"], index)
+        return Snapshot(state["fingerprint"], result, graph, self, state["config"], state["body"])
+
+    def _body(self, name: str) -> tuple[list[Any], Graph] | None:
+        """The manifests and graph stored as `name`; read once per process (a command that loads
+        two states with the same manifests, like `dkb affected` after a source change, reads them
+        once, and both states then share the very same objects)."""
+        found = _BODIES.get((self.dir, name))
+        if found is None:
+            state = self._read(self.dir / (name + _BODY))
+            if state is None:
+                return None
+            found = (state["manifests"], state["graph"])
+            _remember_body(self.dir, name, found)
+        return found
 
     # --- keys and other per-snapshot results ---------------------------------------------------
 
@@ -247,13 +275,31 @@ class SnapshotStore:
         return True
 
     def _prune(self) -> None:
+        """Keep the KEEP most recently used states, their results, and the bodies they name."""
         try:
             graphs = sorted(self.dir.glob("*" + _SUFFIX), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-            for old in graphs[KEEP:]:
-                for path in self.dir.glob(old.name[:-len(_SUFFIX)] + ".*"):
+            kept = {path.name[:-len(_SUFFIX)] for path in graphs[:KEEP]}
+            named = set()
+            for fp in kept:
+                state = self._read(self.dir / (fp + _SUFFIX))
+                if state is not None:
+                    named.add(state["body"])
+            for path in self.dir.iterdir():
+                # Results of states no longer kept (or removed as damaged), and unnamed bodies;
+                # not another process's file being written (.tmp-*).
+                fp, _, kind = path.name.partition(".")
+                if not fp:
+                    continue
+                if (kind == _BODY[1:] and fp not in named) or (kind != _BODY[1:] and fp not in kept):
                     _remove(path)
         except OSError:
             pass
+
+
+def _remember_body(directory: Path, name: str, body: tuple[list[Any], Graph]) -> None:
+    _BODIES[(directory, name)] = body
+    while len(_BODIES) > 2:
+        del _BODIES[next(iter(_BODIES))]
 
 
 def _size_limit(workspace: Workspace) -> int:
