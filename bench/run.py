@@ -36,11 +36,12 @@ BUDGETS = {
     "affected": {1000: 0.5, 10000: 2.0},
     "query_rdeps": {1000: 0.3, 10000: 1.0},
 }
-MEASUREMENTS = ["cold", "lint", "first_build", "noop_build", "affected", "query_rdeps"]
+MEASUREMENTS = ["cold", "lint", "first_build", "noop_build", "affected", "affected_first", "query_rdeps"]
 # Markdown titles for the README table: the exact commands, so a reader can rerun one.
 MD_TITLES = {"cold": "cold load (`dkb query //...`, no `.dkb/`)", "lint": "`dkb lint //...`",
              "first_build": "first `dkb build //...`", "noop_build": "warm no-op `dkb build //...`",
-             "affected": "`dkb affected --since HEAD~1`", "query_rdeps": "`dkb query 'rdeps(//..., X)'`"}
+             "affected": "`dkb affected --since HEAD~1`",
+             "affected_first": "the same, first run after each new one-file commit", "query_rdeps": "`dkb query 'rdeps(//..., X)'`"}
 # dkb vs turbo: the largest acceptable ratio dkb / turbo of medians, per size (the goal).
 TURBO_GOALS = {"noop": {1000: 1.0}}
 COMPARISONS = ["noop", "affected_run", "affected_ls", "affected_ls_transitive"]
@@ -56,6 +57,7 @@ END_MARK = "<!-- bench-table:end -->"
 REPO = Path(__file__).resolve().parents[1]
 TITLES = {"cold": "cold load (no .dkb/)", "lint": "dkb lint //...", "first_build": "first dkb build //...",
           "noop_build": "warm no-op build", "affected": "affected --since HEAD~1",
+          "affected_first": "affected, first run after a commit",
           "query_rdeps": "query rdeps(//..., X)"}
 
 
@@ -166,6 +168,10 @@ def bench_size(work: Path, n: int, seed: int, runs: int, build_runs: int) -> dic
     changed = one_file_commit(root)
     print(f"bench: {n} packages: affected after editing {changed}", file=sys.stderr)
     out["affected"] = measure([dkb, "affected", "--since", "HEAD~1"], root, runs)
+    # What a developer meets after each commit: the new state is a snapshot miss.
+    print(f"bench: {n} packages: affected, first run after each of {runs} one-file commits", file=sys.stderr)
+    out["affected_first"] = measure([dkb, "affected", "--since", "HEAD~1"], root, runs,
+                                    before=lambda: one_file_commit(root), warmup=False)
     hub = hub_dataset(root)
     print(f"bench: {n} packages: query rdeps(//..., {hub})", file=sys.stderr)
     out["query_rdeps"] = measure([dkb, "query", f"rdeps(//..., {hub})"], root, runs)
