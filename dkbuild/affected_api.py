@@ -24,9 +24,10 @@ from dkbuild.graph.labels import Pattern, PatternError, parse_pattern
 from dkbuild.graph.model import Graph
 from dkbuild.graph.select import match, no_match
 from dkbuild.manifests.result import LoadResult
-from dkbuild.workspace import WORKSPACE_FILE, Workspace, WorkspaceConfig, parse_config
+from dkbuild.workspace import WORKSPACE_FILE, Workspace
 
 if TYPE_CHECKING:
+    from dkbuild.config_model import WorkspaceConfig
     from dkbuild.engine.snapshot import Snapshot
 
 
@@ -85,6 +86,8 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
 
 def config_at(tree: RevisionTree) -> WorkspaceConfig:
     """workspace.toml at the revision; a workspace that had none yet gets the defaults."""
+    from dkbuild.config_model import WorkspaceConfig, parse_config
+
     if WORKSPACE_FILE not in tree.digests:
         return WorkspaceConfig()
     where = f"{WORKSPACE_FILE} (at {tree.commit[:12]})"

@@ -157,7 +157,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     lint_report = lint_workspace(loaded, patterns or ["//..."], rules=rules, keys=keys)
     if lint_report.errors:   # nothing is written, not even an empty store
         return BuildOutcome(loaded, lint_report, [], report([], time.monotonic() - started, False), None, False, [])
-    store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
+    store = LocalStore(loaded.workspace.cache_dir)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
     actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data)
     cache = None
@@ -211,7 +211,7 @@ def recall_build(loaded: Loaded, patterns: list[str], options: Any, *, since: st
         return None
     from dkbuild.engine.build import LocalStore, report
 
-    store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
+    store = LocalStore(loaded.workspace.cache_dir)
     document = report(noop.results, time.monotonic() - started, False)
     return BuildOutcome(loaded, noop.lint, noop.results, document, store, False, [])
 
@@ -224,7 +224,7 @@ def _memo_name(loaded: Loaded, rules: Any, patterns: list[str], options: Any, si
         return None
     from dkbuild.engine.buildmemo import memo_name
 
-    store_root = str(loaded.workspace.root / loaded.workspace.config.cache.dir)
+    store_root = str(loaded.workspace.cache_dir)
     return memo_name(rules.fingerprint(loaded.workspace), patterns, loaded.current_package, options.dry_run,
                      options.image_backend, store_root)
 
@@ -233,6 +233,10 @@ def service_workspace(workspace: Workspace) -> Workspace:
     """The workspace with environment and personal (user config) settings layered in, for talking
     to services: registries, caches, lineage backends. Never for content keys, which must not
     depend on who runs the build."""
+    from dkbuild.userpaths import has_personal_settings
+
+    if not has_personal_settings():
+        return workspace           # nothing to layer in: the workspace's own configuration
     from dkbuild.userconfig import effective_config
 
     config, _origins = effective_config(workspace.root)

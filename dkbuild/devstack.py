@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dkbuild.workspace import DevSettings
-
+from dkbuild.config_model import DevSettings
 
 COMPOSE_DIR = Path(".dkb") / "dev"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"

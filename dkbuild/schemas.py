@@ -13,9 +13,18 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from dkbuild.manifests.models import (API_VERSIONS, CLASSIFICATIONS, KINDS, MASKINGS, MODEL_OF_KIND, MODES,
-                                      RUNTIMES, TRIGGER_POLICIES, AnyManifest)
-from dkbuild.workspace import WorkspaceConfig
+from dkbuild.config_model import WorkspaceConfig
+from dkbuild.manifests.models import (
+    API_VERSIONS,
+    CLASSIFICATIONS,
+    KINDS,
+    MASKINGS,
+    MODEL_OF_KIND,
+    MODES,
+    RUNTIMES,
+    TRIGGER_POLICIES,
+    AnyManifest,
+)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_URI = "https://dkbuild.dev/schemas/"

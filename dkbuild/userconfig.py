@@ -34,9 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from dkbuild.diagnostics import Diagnostic, DkbError, error
-from dkbuild.workspace import (
-    WORKSPACE_FILE,
+from dkbuild.config_model import (
     EnvironmentSettings,
     EnvironmentsSection,
     RulesSection,
@@ -44,9 +42,9 @@ from dkbuild.workspace import (
     _config_diagnostic,
     parse_config,
 )
-
-USER_DIR = "dkb"
-USER_FILE = "config.toml"
+from dkbuild.diagnostics import Diagnostic, DkbError, error
+from dkbuild.userpaths import ENV_KEYS, USER_DIR, USER_FILE, user_config_path  # noqa: F401 - re-exported
+from dkbuild.workspace import WORKSPACE_FILE
 
 # Settings that make sense per person (where *I* push, how *I* reach lineage), not per repository.
 USER_KEYS: tuple[str, ...] = (
@@ -58,12 +56,6 @@ USER_KEYS: tuple[str, ...] = (
 # Keys that exist only in the user config (not part of WorkspaceConfig).
 USER_ONLY_KEYS: dict[str, Any] = {"credentials.helper": str | None}
 
-ENV_KEYS: dict[str, str] = {
-    "DKB_REGISTRY": "registry.url",
-    "DKB_REMOTE_CACHE": "cache.remote",
-    "OPENLINEAGE_URL": "lineage.url",
-}
-
 _SECRET = re.compile(r"token|passw(or)?d|secret|api_?key|private|credential|(^|[_\-])key($|[_\-])", re.IGNORECASE)
 
 Origin = str   # "flag" | "env:NAME" | "workspace:<path>:<line>" | "user:<path>" | "default"
@@ -72,15 +64,6 @@ Origin = str   # "flag" | "env:NAME" | "workspace:<path>:<line>" | "user:<path>"
 def is_secret(key: str) -> bool:
     """Whether a value must never be printed: its last key segment looks like a token/password/key."""
     return bool(_SECRET.search(key.rsplit(".", 1)[-1]))
-
-
-def user_config_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    base = env.get("XDG_CONFIG_HOME")
-    if not base:
-        home = env.get("HOME")
-        base = str(Path(home) / ".config") if home else str(Path.home() / ".config")
-    return Path(base) / USER_DIR / USER_FILE
 
 
 # --- the schema, walked by dotted key -------------------------------------------------------------

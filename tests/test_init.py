@@ -7,8 +7,8 @@ import tomllib
 import pytest
 import yaml
 
+from dkbuild.config_model import WorkspaceConfig, parse_config
 from dkbuild.scaffold import render_workspace_toml
-from dkbuild.workspace import WorkspaceConfig, parse_config
 
 SCAFFOLDS = [("generic-python", "batch"), ("generic-python", "streaming"), ("generic-go", "batch"),
              ("generic-go", "streaming"), ("dbt", "batch"), ("cloudquery", "batch"), ("cloudquery", "streaming")]

@@ -13,18 +13,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dkbuild.config_model import WorkspaceConfig
 from dkbuild.diagnostics import Severity
 from dkbuild.governance.codes import CODES
 from dkbuild.governance.manifest_rules import check_manifest
 from dkbuild.governance.values import (
-    cron_problem, is_dns_safe, is_schema_module_ref, is_semver, is_semver_range, parse_duration,
+    cron_problem,
+    is_dns_safe,
+    is_schema_module_ref,
+    is_semver,
+    is_semver_range,
+    parse_duration,
 )
 from dkbuild.manifests.layout import ManifestFile
 from dkbuild.manifests.loader import load_file
 from dkbuild.manifests.manifest import Manifest
 from dkbuild.manifests.models import MODEL_OF_KIND
 from dkbuild.manifests.yamlsource import parse_documents
-from dkbuild.workspace import Workspace, WorkspaceConfig
+from dkbuild.workspace import Workspace
 
 FILE = "pipelines/example/dk.yaml"
 API = "apiVersion: datakit.infoblox.dev/v1alpha1\n"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dkbuild.api import load
+from dkbuild.config_model import PolicySection
 from dkbuild.governance.policy import check_policies
-from dkbuild.workspace import PolicySection
 from tests.conftest import dataset, transform
 
 PII = {"name": "email", "type": "string", "pii": True}

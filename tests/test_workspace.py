@@ -91,3 +91,45 @@ def test_environment_defaults_and_partial_overrides(tmp_path: Path) -> None:
     prod = envs.settings("prod")
     assert (prod.approvals, prod.cell) == (2, "c9")          # the override keeps the other defaults
     assert envs.settings("qa").approvals == 0
+
+
+CONFIG_MEMO = Path(".dkb") / "cache" / "config"
+RICH_TOML = ('[workspace]\nname = "w"\n[cache]\nremote = "oci://localhost:5000/c"\n'
+             '[environments.dev]\ncell = "c9"\n[environments.qa]\napprovals = 3\n'
+             '[rules.generic-python]\nbase_image = "oci:base@sha256:00"\nwhen = 1979-05-27T07:32:00Z\n')
+
+
+def test_a_second_load_reads_the_validated_memo_and_means_the_same(tmp_path: Path) -> None:
+    (tmp_path / "workspace.toml").write_text(RICH_TOML)
+    first = load_workspace(tmp_path)
+    assert len(list((tmp_path / CONFIG_MEMO).glob("*.pickle"))) == 1
+    second = load_workspace(tmp_path)
+    assert second._config is None                       # not validated again: plain data only
+    assert second.settings == first.settings and second == first
+    assert second.cache_dir == tmp_path / ".dkb" and second.name == "w"
+    # The typed model built from the memo is the model the file gives, set-but-default fields included.
+    assert second.config == first.config
+    dev = second.config.environments.settings("dev")
+    assert (dev.approvals, dev.auto_merge, dev.cell) == (0, True, "c9")
+    assert second.config.rules.model_extra == first.config.rules.model_extra   # a TOML datetime survives
+
+
+def test_the_memo_follows_the_file_and_a_damaged_one_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "workspace.toml").write_text(RICH_TOML)
+    load_workspace(tmp_path)
+    for memo in (tmp_path / CONFIG_MEMO).glob("*.pickle"):
+        memo.write_bytes(b"torn")
+    assert load_workspace(tmp_path).config.cache.remote == "oci://localhost:5000/c"
+    (tmp_path / "workspace.toml").write_text(RICH_TOML.replace("localhost:5000", "localhost:6000"))
+    assert load_workspace(tmp_path).settings.get("cache", "remote") == "oci://localhost:6000/c"
+    (tmp_path / "workspace.toml").write_text(RICH_TOML + "[workspace.extra]\n")
+    with pytest.raises(DkbError):                        # an invalid file is never remembered
+        load_workspace(tmp_path)
+    with pytest.raises(DkbError):
+        load_workspace(tmp_path)
+
+
+def test_the_memo_lives_in_the_configured_cache_directory(tmp_path: Path) -> None:
+    (tmp_path / "workspace.toml").write_text('[cache]\ndir = "build-cache"\n')
+    load_workspace(tmp_path)
+    assert list((tmp_path / "build-cache/cache/config").glob("*.pickle")) and not (tmp_path / ".dkb").exists()

@@ -77,11 +77,12 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
 
     loaded = load_workspace_graph(ctx, output, deferred=True)
     from dkbuild.api import service_workspace
-    cfg = service_workspace(loaded.workspace).config      # user/env settings for the cache, not for keys
+    settings = service_workspace(loaded.workspace).settings   # user/env settings for the cache, not for keys
     options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend)
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
-                                             plain_http or cfg.registry.plain_http, cfg.cache.remote)
+                                             plain_http or settings.get("registry", "plain_http"),
+                                             settings.get("cache", "remote"))
     except RemoteCacheRequired as exc:
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None

@@ -50,6 +50,7 @@ def init_command(ctx: click.Context, path: str, runtime: str | None, mode: str, 
     the Store and Connector they need in store/ and connector/. Existing non-empty directories are
     never touched. Exit 0 on success, 2 when refused.
     """
+    from dkbuild.config_model import WorkspaceConfig
     from dkbuild.diagnostics import DkbError
     from dkbuild.scaffold import (
         ScaffoldError,
@@ -57,12 +58,7 @@ def init_command(ctx: click.Context, path: str, runtime: str | None, mode: str, 
         plan_workspace,
         write_files,
     )
-    from dkbuild.workspace import (
-        WORKSPACE_FILE,
-        WorkspaceConfig,
-        find_root,
-        load_config,
-    )
+    from dkbuild.workspace import WORKSPACE_FILE, find_root, load_config
 
     base = Path((ctx.obj or {}).get("directory", "."))
     target = (base / path) if not Path(path).is_absolute() else Path(path)

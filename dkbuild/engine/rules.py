@@ -36,7 +36,8 @@ class Rule:
 
     def settings(self, workspace: Workspace) -> dict[str, Any]:
         """This rule's own table in workspace.toml ([rules.<name>]); part of its keys."""
-        return dict((workspace.config.rules.model_extra or {}).get(self.name, {}))
+        table = workspace.settings.full["rules"].get(self.name) if self.name != "paths" else None
+        return dict(table or {})
 
     # --- hooks the engine calls; override what the runtime needs --------------------------------
 
@@ -108,7 +109,7 @@ def load_rules(workspace: Workspace, rule_files: Iterable[tuple[str, bytes]] | N
 
 
 def workspace_rule_files(workspace: Workspace) -> Iterator[tuple[str, bytes]]:
-    for directory in workspace.config.rules.paths:
+    for directory in workspace.settings.get("rules", "paths"):
         for path in sorted((workspace.root / directory).glob("*.py")):
             rel = path.relative_to(workspace.root).as_posix()
             try:

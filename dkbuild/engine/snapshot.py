@@ -48,7 +48,7 @@ def fingerprint(files: FileIndex, workspace: Workspace) -> str:
     """The identity of one workspace state: content ids and configuration, nothing else."""
     h = hashlib.sha256()
     h.update(f"{SCHEMA}\0{__version__}\0{sys.version_info[:2]}\0{files.in_git}\0".encode())
-    h.update(workspace.config.model_dump_json().encode())
+    h.update(workspace.settings.json.encode())
     for path in sorted(files.digests):
         h.update(f"\0{path}\0{files.digests[path]}".encode("utf-8", "surrogateescape"))
     h.update(b"\0links\0" + "\0".join(files.escaping_links).encode("utf-8", "surrogateescape"))
@@ -140,7 +140,7 @@ class SnapshotStore:
     def of(cls, workspace: Workspace) -> SnapshotStore | None:
         if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
             return None
-        return cls(workspace.root / workspace.config.cache.dir / "cache" / "graph")
+        return cls(workspace.cache_dir / "cache" / "graph")
 
     # --- graph snapshots ---------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class SnapshotStore:
         """Store a state. `body` names the stored manifests and graph when `result` and `graph` are
         those of another state (only files changed, not manifests): then they are not written again."""
         # The file index is not stored: the fingerprint pins its digests, and its root is the caller's.
-        config = workspace.config.model_dump_json()
+        config = workspace.settings.json
         if body is None or not (self.dir / (body + _BODY)).is_file():
             body = fp
             written = self._write(self.dir / (body + _BODY), {"schema": SCHEMA, "manifests": result.manifests,
@@ -303,7 +303,7 @@ def _remember_body(directory: Path, name: str, body: tuple[list[Any], Graph]) ->
 
 
 def _size_limit(workspace: Workspace) -> int:
-    return workspace.config.workspace.max_manifest_bytes
+    return int(workspace.settings.get("workspace", "max_manifest_bytes"))
 
 
 @contextmanager

@@ -10,8 +10,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dkbuild.config_model import EnvironmentSettings
 from dkbuild.gitops.forge import ForgeError
-from dkbuild.workspace import EnvironmentSettings, Workspace
+from dkbuild.workspace import Workspace
 
 EMBEDDED = ".dkb/gitops.git"
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/\s]+@[^:\s]+:")      # scheme://… or user@host:path

@@ -7,6 +7,7 @@ import posixpath
 from collections import defaultdict
 from typing import Callable
 
+from dkbuild.config_model import WorkspaceConfig
 from dkbuild.diagnostics import Diagnostic, sort_key
 from dkbuild.governance.graph_rules import check_graph
 from dkbuild.governance.lintreport import LintReport
@@ -16,7 +17,6 @@ from dkbuild.graph.labels import Pattern, Scope, parse_pattern
 from dkbuild.graph.model import Graph, Node
 from dkbuild.graph.select import select
 from dkbuild.manifests.loader import LoadResult
-from dkbuild.workspace import WorkspaceConfig
 
 TargetCheck = Callable[[Node], list[Diagnostic]]
 

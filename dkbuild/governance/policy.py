@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from dkbuild.diagnostics import Diagnostic, Severity
+from dkbuild.config_model import PolicySection
+from dkbuild.diagnostics import Diagnostic, Severity, error
 from dkbuild.governance.classification import level_name, pii_columns, rank
 from dkbuild.governance.graph_rules import at
-from dkbuild.diagnostics import error
 from dkbuild.graph.model import EdgeKind, Graph
-from dkbuild.workspace import PolicySection
 
 
 def check_policies(graph: Graph, policy: PolicySection) -> list[Diagnostic]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from dkbuild.config_model import PolicySection
 from dkbuild.governance.classification import LEVELS, level_name, rank
 from dkbuild.graph.model import EdgeKind, Graph, Node
-from dkbuild.workspace import PolicySection
 
 SCHEMA_VERSION = 1
 OWNER_ANNOTATION = "datakit.infoblox.dev/owner"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dkbuild.graph.model import Graph, Node
 from dkbuild.manifests.layout import is_resource_path, owning_package
 from dkbuild.manifests.manifest import Manifest, canonical_json
 from dkbuild.sources import FileIndex, glob_regex
-from dkbuild.workspace import WorkspaceConfig
+
+if TYPE_CHECKING:     # the typed configuration: imported only by commands that compute keys
+    from dkbuild.config_model import WorkspaceConfig
 
 KEY_SCHEMA = "dkb-key-v1"   # bump when the key layout itself changes
 

@@ -11,7 +11,11 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from dkbuild.workspace import EnvironmentSettings, EnvironmentsSection, WorkspaceConfig
+from dkbuild.config_model import (
+    EnvironmentSettings,
+    EnvironmentsSection,
+    WorkspaceConfig,
+)
 
 HEADER = """\
 # dkb workspace configuration. Every setting below is commented out and shows its default;

@@ -1,0 +1,200 @@
+"""workspace.toml's schema and its validation (pydantic), with diagnostics that name the key.
+
+Kept apart from `dkbuild.workspace` because importing pydantic and building these models costs
+more than a warm command's whole work: a workspace read through the configuration memo
+(`dkbuild.workspace`) imports this module only when something asks for the typed model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dkbuild.diagnostics import DkbError, error
+from dkbuild.workspace import DEFAULT_MAX_MANIFEST_BYTES, WORKSPACE_FILE
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkspaceSection(Section):
+    name: str = ""
+    # Globs (relative to the root, `**` allowed) selecting where manifests are read from.
+    packages: list[str] = Field(default_factory=lambda: ["**"])
+    exclude: list[str] = Field(default_factory=list)
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+
+
+class RegistrySection(Section):
+    url: str | None = None
+    namespace: str | None = None
+    plain_http: bool = False
+    insecure: bool = False
+
+
+class CacheSection(Section):
+    dir: str = ".dkb"
+    remote: str | None = None
+    # No remote_write here on purpose: writing the shared cache is a per-job decision
+    # (--remote-cache-write), so a pull-request build can never be configured into poisoning it.
+    max_size: str | None = None
+
+
+class LineageSection(Section):
+    transport: Literal["file", "http", "console", "composite"] = "file"
+    url: str | None = None
+    namespace: str = "dkb"
+    file: str = ".dkb/lineage/events.jsonl"
+
+
+class GitopsSection(Section):
+    repo: str | None = None
+    branch: str = "main"
+    forge: Literal["git", "github"] = "git"
+    owner: str | None = None
+    repository: str | None = None
+    base_url: str | None = None
+    path: str = "gitops"
+
+
+class EnvironmentSettings(Section):
+    approvals: int = 0
+    auto_merge: bool = False
+    cell: str = "c0"
+
+
+# dev merges after CI, int needs one approval, prod two (the DataKit promotion model).
+DEFAULT_ENVIRONMENTS = {
+    "dev": EnvironmentSettings(approvals=0, auto_merge=True),
+    "int": EnvironmentSettings(approvals=1),
+    "prod": EnvironmentSettings(approvals=2),
+}
+
+
+class EnvironmentsSection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, EnvironmentSettings]
+    order: list[str] = Field(default_factory=lambda: ["dev", "int", "prod"])
+
+    def settings(self, name: str) -> EnvironmentSettings:
+        """The built-in defaults for `name`, with whatever [environments.<name>] sets on top."""
+        base = DEFAULT_ENVIRONMENTS.get(name, EnvironmentSettings())
+        given = (self.__pydantic_extra__ or {}).get(name)
+        if given is None:
+            return base
+        return base.model_copy(update={f: getattr(given, f) for f in given.model_fields_set})
+
+
+PolicyLevel = Literal["error", "warning", "off"]
+
+
+class PolicySection(Section):
+    pii_classification: PolicyLevel = "error"
+    pii_allowed_classifications: list[str] = Field(default_factory=lambda: ["confidential", "restricted"])
+    pii_propagation: PolicyLevel = "error"
+    classification_downgrade: PolicyLevel = "error"
+    # Diagnostic codes to silence workspace-wide.
+    ignore: list[str] = Field(default_factory=list)
+    pii_reviewers: list[str] = Field(default_factory=list)
+
+
+class RulesSection(BaseModel):
+    """`paths` lists workspace rule directories; every other key is one rule's own settings table."""
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, dict[str, Any]]
+    paths: list[str] = Field(default_factory=lambda: ["rules"])
+
+
+class DevSettings(Section):
+    """The `[dev]` section of workspace.toml (host ports default to the DataKit FAQ's)."""
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    minio_port: int = Field(9000, ge=1, le=65535)
+    minio_console_port: int = Field(9001, ge=1, le=65535)
+    marquez_port: int = Field(5000, ge=1, le=65535)
+    marquez_admin_port: int = Field(5001, ge=1, le=65535)
+    marquez_web_port: int = Field(3000, ge=1, le=65535)
+    postgres_port: int = Field(5432, ge=1, le=65535)
+    # Image overrides by service name (redpanda, minio, postgres, marquez, marquez-web).
+    images: dict[str, str] = Field(default_factory=dict)
+    # Host address the ports are published on; localhost keeps the dev credentials off the network.
+    bind_address: str = "127.0.0.1"
+    minio_user: str = "minioadmin"
+    minio_password: str = "minioadmin"
+
+
+class WorkspaceConfig(Section):
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    registry: RegistrySection = Field(default_factory=RegistrySection)
+    cache: CacheSection = Field(default_factory=CacheSection)
+    lineage: LineageSection = Field(default_factory=LineageSection)
+    gitops: GitopsSection = Field(default_factory=GitopsSection)
+    environments: EnvironmentsSection = Field(default_factory=EnvironmentsSection)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    rules: RulesSection = Field(default_factory=RulesSection)
+    dev: DevSettings = Field(default_factory=DevSettings)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as plain data, for content keys (a rule hashes only what it reads)."""
+        return getattr(self, name).model_dump(mode="json")
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_config(text: str, file: str = WORKSPACE_FILE) -> WorkspaceConfig:
+    """workspace.toml from its text (from disk, or from a git blob: `file` names it in diagnostics)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POSITION.search(str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        raise DkbError(error("E121", file, f"invalid TOML: {_TOML_POSITION.sub('', str(exc)).strip()}",
+                             line=line, column=col, hint="fix the TOML syntax at that position")) from None
+    try:
+        return WorkspaceConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise DkbError([_config_diagnostic(err, text, file) for err in exc.errors()]) from None
+
+
+def _config_diagnostic(err: Any, text: str, file: str = WORKSPACE_FILE) -> Any:
+    loc = [str(p) for p in err["loc"]]
+    dotted = ".".join(loc)
+    line = _line_of(text, loc)
+    if err["type"] == "extra_forbidden":
+        parent: type[BaseModel] = WorkspaceConfig
+        for part in loc[:-1]:
+            field = parent.model_fields.get(part)
+            annotation = getattr(field, "annotation", None) if field else None
+            if field is None and parent is EnvironmentsSection:
+                annotation = EnvironmentSettings          # [environments.<name>] tables
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                parent = annotation
+        valid = list(parent.model_fields)
+        close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}"
+        return error("E122", file, f"unknown key '{dotted}'", line=line, field=dotted, hint=hint)
+    return error("E123", file, f"'{dotted}': {err['msg']}", line=line, field=dotted,
+                 hint="see the workspace.toml reference in the README")
+
+
+def _line_of(text: str, loc: list[str]) -> int:
+    """Best-effort line of a key: the section header, then the key inside it."""
+    section = loc[0] if loc else ""
+    key = loc[-1] if len(loc) > 1 else section
+    in_section = len(loc) <= 1
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("["):
+            header = line.strip("[]").strip()
+            in_section = header == section or header.startswith(section + ".")
+            if len(loc) == 1 and header == section:
+                return number
+            continue
+        if in_section and re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return 0
