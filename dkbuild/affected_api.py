@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from dkbuild.api import Loaded
 from dkbuild.api import compute_keys as head_keys_of
-from dkbuild.diagnostics import DkbError, error
 from dkbuild.gitrev import Repository, RevisionTree, index_at_revision, merge_base
 from dkbuild.graph.affected import AffectedResult, affected
 from dkbuild.graph.keys import Keys, compute_keys
@@ -24,10 +23,9 @@ from dkbuild.graph.labels import Pattern, PatternError, parse_pattern
 from dkbuild.graph.model import Graph
 from dkbuild.graph.select import match, no_match
 from dkbuild.manifests.result import LoadResult
-from dkbuild.workspace import WORKSPACE_FILE, Workspace
+from dkbuild.workspace import WORKSPACE_FILE, Workspace, workspace_of
 
 if TYPE_CHECKING:
-    from dkbuild.config_model import WorkspaceConfig
     from dkbuild.engine.snapshot import Snapshot
 
 
@@ -72,11 +70,10 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
     from dkbuild.engine.snapshot import SnapshotStore, load_state
 
     with index_at_revision(root, commit, repository=repository) as tree:
-        config = config_at(tree)
-        workspace = Workspace(tree.root, config)
+        workspace = workspace_at(tree)
         known = None
-        if reuse is not None and (reuse.workspace.config.workspace.max_manifest_bytes
-                                  == config.workspace.max_manifest_bytes):
+        if reuse is not None and (reuse.workspace.settings.get("workspace", "max_manifest_bytes")
+                                  == workspace.settings.get("workspace", "max_manifest_bytes")):
             known = reuse.snapshot
         store = SnapshotStore.of(reuse.workspace) if reuse is not None else None
         snapshot = load_state(store, workspace, tree, tree, known)
@@ -84,25 +81,16 @@ def load_at_revision(root: Path, commit: str, *, reuse: Loaded | None = None,
     return RevisionLoad(tree.commit, workspace, tree, snapshot.result, snapshot.graph, keys)
 
 
-def config_at(tree: RevisionTree) -> WorkspaceConfig:
-    """workspace.toml at the revision; a workspace that had none yet gets the defaults."""
-    from dkbuild.config_model import WorkspaceConfig, parse_config
-
-    if WORKSPACE_FILE not in tree.digests:
-        return WorkspaceConfig()
-    where = f"{WORKSPACE_FILE} (at {tree.commit[:12]})"
-    try:
-        text = tree.read(WORKSPACE_FILE).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DkbError(error("E121", where, f"workspace.toml is not UTF-8 text (byte {exc.start})",
-                             hint="that revision's workspace.toml cannot be read")) from None
-    return parse_config(text, where)
+def workspace_at(tree: RevisionTree) -> Workspace:
+    """The workspace as of the revision; one that had no workspace.toml yet gets the defaults."""
+    raw = tree.read(WORKSPACE_FILE) if WORKSPACE_FILE in tree.digests else b""
+    return workspace_of(tree.root, raw, f"{WORKSPACE_FILE} (at {tree.commit[:12]})")
 
 
-def rule_files_at(tree: RevisionTree, config: WorkspaceConfig) -> list[tuple[str, bytes]]:
+def rule_files_at(tree: RevisionTree, workspace: Workspace) -> list[tuple[str, bytes]]:
     """The workspace rule modules (`[rules] paths`, `*.py`) at the revision, in load order."""
     wanted: list[str] = []
-    for directory in config.rules.paths:
+    for directory in workspace.settings.get("rules", "paths"):
         folder = posixpath.normpath(directory)
         folder = "" if folder == "." else folder
         if folder.startswith(("../", "/")) or folder == "..":
@@ -115,12 +103,12 @@ def rule_files_at(tree: RevisionTree, config: WorkspaceConfig) -> list[tuple[str
 def _keys(workspace: Workspace, tree: RevisionTree, snapshot: Snapshot) -> Keys:
     from dkbuild.engine.rules import load_rules
 
-    rules = load_rules(workspace, rule_files_at(tree, workspace.config))
+    rules = load_rules(workspace, rule_files_at(tree, workspace))
     identity = rules.fingerprint(workspace)
     keys = snapshot.keys(identity)
     if keys is None:
         base = snapshot.derived_from
-        keys = compute_keys(snapshot.graph, tree, workspace.config, rules.for_node(workspace),
+        keys = compute_keys(snapshot.graph, tree, workspace, rules.for_node(workspace),
                             base.keys(identity) if base is not None else None)
         snapshot.save_keys(identity, keys)
     return keys
@@ -152,4 +140,4 @@ def _lenient_match(graph: Graph, pattern: Pattern) -> set[str]:
         return set()
 
 
-__all__ = ["RevisionLoad", "affected_targets", "config_at", "load_at_revision", "rule_files_at", "select_both"]
+__all__ = ["RevisionLoad", "affected_targets", "load_at_revision", "rule_files_at", "select_both", "workspace_at"]

@@ -70,7 +70,7 @@ def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-
     keys = loaded.snapshot.keys(identity)
     if keys is None:
         base = loaded.snapshot.derived_from
-        keys = _compute(loaded.graph, loaded.files, loaded.workspace.config, rules.for_node(loaded.workspace),
+        keys = _compute(loaded.graph, loaded.files, loaded.workspace, rules.for_node(loaded.workspace),
                         base.keys(identity) if base is not None else None)
         loaded.snapshot.save_keys(identity, keys)
     return keys

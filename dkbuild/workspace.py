@@ -73,6 +73,10 @@ class Workspace:
         """The store: `.dkb` at the root unless [cache] dir says otherwise."""
         return self.root / self.settings.get("cache", "dir")
 
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as content keys hash it (see WorkspaceConfig.section)."""
+        return self.config.section(name)
+
     @property
     def name(self) -> str:
         return self.settings.get("workspace", "name") or self.root.name
@@ -105,14 +109,24 @@ def load_workspace(start: Path) -> Workspace:
             "E120", str(start), f"no {WORKSPACE_FILE} found in {start} or any parent directory",
             hint="run dkb from inside a workspace, pass -C DIR, or create a workspace.toml "
                  "(an empty file is enough)"))
-    raw = (root / WORKSPACE_FILE).read_bytes()
+    return workspace_of(root, (root / WORKSPACE_FILE).read_bytes())
+
+
+def workspace_of(root: Path, raw: bytes, file: str = WORKSPACE_FILE) -> Workspace:
+    """The workspace at `root` whose workspace.toml holds `raw` (from disk, or from a git revision:
+    `file` names it in diagnostics), validated once per distinct content."""
     memo = _memo_path(root, raw)
     settings = _read_memo(memo) if memo is not None else None
     if settings is not None:
         return Workspace(root, settings=settings)
     from dkbuild.config_model import parse_config
 
-    workspace = Workspace(root, parse_config(raw.decode("utf-8")))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DkbError(error("E121", file, f"workspace.toml is not UTF-8 text (byte {exc.start})",
+                             hint="save workspace.toml as UTF-8")) from None
+    workspace = Workspace(root, parse_config(text, file))
     if memo is not None and memo.parent.parent.parent == workspace.cache_dir:
         _write_memo(memo, workspace.settings)
     return workspace

@@ -18,6 +18,7 @@ from dkbuild.sources import FileIndex, glob_regex
 
 if TYPE_CHECKING:     # the typed configuration: imported only by commands that compute keys
     from dkbuild.config_model import WorkspaceConfig
+    from dkbuild.workspace import Workspace
 
 KEY_SCHEMA = "dkb-key-v1"   # bump when the key layout itself changes
 
@@ -87,9 +88,10 @@ def owned_files(graph: Graph, files: FileIndex) -> dict[str, dict[str, str]]:
     return owned
 
 
-def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig, rule_for: RuleFor,
+def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Workspace, rule_for: RuleFor,
                  previous: Keys | None = None) -> Keys:
-    """Every target's key. `previous` may give the keys of this very graph (the same manifest
+    """Every target's key (`config`: the typed configuration, or a workspace that builds it only if
+    a rule hashes a section). `previous` may give the keys of this very graph (the same manifest
     objects) under the same rules and configuration but other files: then only targets whose own
     source files differ, and the targets whose references lead to them, are keyed again; the rest
     keep their components and keys, and their manifest bodies stay unread."""

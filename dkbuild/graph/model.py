@@ -7,8 +7,10 @@ members. Column lineage (`schema[].from`) is data flow, kept apart in `columns`.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from dkbuild.manifests.manifest import Manifest
 
@@ -85,6 +87,23 @@ class Graph:
     identity: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> node id
     dangling: list[Dangling] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+
+    # Pickled (in snapshots) with the column edges as one opaque value, unpickled on first use:
+    # they are the most numerous objects of a graph, and only lineage and policies read them.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if "columns" in state:
+            state["_columns"] = pickle.dumps(state.pop("columns"), protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __getattr__(self, name: str) -> Any:
+        packed = self.__dict__.get("_columns")
+        if name != "columns" or packed is None:
+            raise AttributeError(name)
+        columns = pickle.loads(packed)
+        self.__dict__["columns"] = columns
+        del self.__dict__["_columns"]
+        return columns
 
     def add_edge(self, edge: Edge) -> None:
         self.out_edges[edge.src].append(edge)
