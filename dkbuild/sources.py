@@ -221,6 +221,8 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 def path_selector(include: list[str], exclude: list[str]):  # type: ignore[no-untyped-def]
     """A predicate on workspace-relative paths from include/exclude globs."""
+    if not exclude and (not include or "**" in include):
+        return lambda path: True          # the default: everything (asked once per file)
     inc = [glob_regex(p) for p in include] or [glob_regex("**")]
     exc = [glob_regex(p) for p in exclude]
 

@@ -222,11 +222,11 @@ class SnapshotStore:
                               for node_id, parts in state["components"].items()}
         except KeyError:
             return None
-        return Keys(state["keys"], components)
+        return Keys(state["keys"], components, state.get("order"))
 
     def write_keys(self, snapshot: Snapshot, rules_identity: str, keys: Keys) -> None:
         # The manifest component is the node's manifest data: bound again on read, not stored twice.
-        state = {"schema": SCHEMA, "keys": keys.keys,
+        state = {"schema": SCHEMA, "keys": keys.keys, "order": keys.order,
                  "components": {node_id: (c.kind, c.files, c.refs, c.rule, c.config)
                                 for node_id, c in keys.components.items()}}
         self._write(self._extra_path(snapshot.fingerprint, "keys-" + rules_identity), state)

@@ -70,6 +70,9 @@ class KeyComponents:
 class Keys:
     keys: dict[str, str]
     components: dict[str, KeyComponents]
+    # The graph's strongly connected components, dependencies first, as the keys were computed in:
+    # a later computation over the same graph starts from it instead of walking the graph again.
+    order: list[list[str]] | None = field(default=None, compare=False)
 
 
 def owned_files(graph: Graph, files: FileIndex) -> dict[str, dict[str, str]]:
@@ -126,7 +129,8 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
         return previous
     keys: dict[str, str] = {}
     components: dict[str, KeyComponents] = {}
-    for scc in _strongly_connected(graph):
+    order = previous.order if previous is not None and previous.order is not None else _strongly_connected(graph)
+    for scc in order:
         if previous is not None and not any(
                 n in dirty or any(keys[e.dst] != previous.keys[e.dst] for e in graph.out_edges[n]
                                   if e.dst in keys and e.dst not in scc) for n in scc):
@@ -147,7 +151,7 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
             components[node_id] = comp
         for node_id in scc:
             keys[node_id] = _sha256(canonical_json(components[node_id].to_json()) + cycle_salt)
-    return Keys(keys, components)
+    return Keys(keys, components, order)
 
 
 def _fields(components: KeyComponents) -> dict[str, Any]:

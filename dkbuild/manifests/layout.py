@@ -43,7 +43,8 @@ def owning_package(path: str, packages: set[str]) -> str | None:
 
 
 def manifest_files(paths: Iterable[str]) -> list[ManifestFile]:
-    paths = sorted(paths)
+    # Every manifest is a .yaml or .yml file; a workspace's other files are most of its files.
+    paths = sorted(p for p in paths if p.endswith((".yaml", ".yml")))
     packages = package_dirs(paths)
     found = []
     for path in paths:
