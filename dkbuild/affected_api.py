@@ -109,7 +109,7 @@ def _keys(workspace: Workspace, tree: RevisionTree, snapshot: Snapshot) -> Keys:
     if keys is None:
         base = snapshot.derived_from
         keys = compute_keys(snapshot.graph, tree, workspace, rules.for_node(workspace),
-                            base.keys(identity) if base is not None else None)
+                            *((base.keys(identity), base.graph) if base is not None else ()))
         snapshot.save_keys(identity, keys)
     return keys
 

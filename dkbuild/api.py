@@ -71,7 +71,7 @@ def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-
     if keys is None:
         base = loaded.snapshot.derived_from
         keys = _compute(loaded.graph, loaded.files, loaded.workspace, rules.for_node(loaded.workspace),
-                        base.keys(identity) if base is not None else None)
+                        *((base.keys(identity), base.graph) if base is not None else ()))
         loaded.snapshot.save_keys(identity, keys)
     return keys
 

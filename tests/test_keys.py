@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from dkbuild.api import compute_keys, load
-from tests.conftest import basic_files, dataset, git, write_tree
+from tests.conftest import basic_files, dataset, dump, git, write_tree
 
 
 def keys_of(root: Path) -> dict[str, str]:
@@ -145,3 +145,43 @@ def test_keys_from_previous_keys_equal_keys_from_scratch(tmp_path: Path) -> None
     assert other_graph.nodes.keys() != loaded.graph.nodes.keys()
     assert graph_keys.compute_keys(other_graph, index_files(root), config, rule_for, previous).keys \
         == graph_keys.compute_keys(other_graph, index_files(root), config, rule_for).keys
+
+
+def test_keys_after_a_manifest_change_start_from_the_previous_graph_and_equal_keys_from_scratch(tmp_path: Path) -> None:
+    """After a manifest edit the graph is new, but targets whose manifest object and files are the
+    same keep their components (and keys, unless what they reference changed)."""
+    from dkbuild.engine.rules import load_rules
+    from dkbuild.graph import keys as graph_keys
+
+    root = write_tree(tmp_path / "ws", basic_files())
+    compute_keys(load(root))                          # stores the first state's keys
+    report = root / "datasets/report/dk.yaml"
+    edits = [
+        (lambda: report.write_text(dump(dataset("report", columns=[{"name": "total", "type": "float"}]))),
+         {"//datasets/report", "//pipelines/publish"}),
+        (lambda: (root / "datasets/extra/dk.yaml").parent.mkdir() or
+         (root / "datasets/extra/dk.yaml").write_text(dump(dataset("extra"))), {"//datasets/extra"}),
+        (lambda: (root / "datasets/raw/dk.yaml").write_text(dump(dataset("raw")) + "# a comment\n"), set()),
+        (lambda: (root / "datasets/extra/dk.yaml").unlink(), set()),
+        # Unchanged manifests whose references now lead nowhere.
+        (lambda: (root / "datasets/clean/dk.yaml").unlink(), {"//pipelines/ingest", "//pipelines/publish"}),
+    ]
+    for edit, expected in edits:
+        before = compute_keys(load(root))
+        edit()
+        loaded = load(root)
+        base = loaded.snapshot.derived_from
+        assert base is not None and base.graph is not loaded.graph
+        rules = load_rules(loaded.workspace)
+        rule_for = rules.for_node(loaded.workspace)
+        previous = base.keys(rules.fingerprint(loaded.workspace))
+        incremental = graph_keys.compute_keys(loaded.graph, loaded.files, loaded.workspace, rule_for,
+                                              previous, base.graph)
+        full = graph_keys.compute_keys(loaded.graph, loaded.files, loaded.workspace, rule_for)
+        assert incremental.keys == full.keys
+        assert {n: c.to_json() for n, c in incremental.components.items()} == \
+               {n: c.to_json() for n, c in full.components.items()}
+        changed = {n for n in full.keys if full.keys[n] != before.keys.get(n)}
+        assert changed == expected
+        kept = [n for n in incremental.components if incremental.components[n] is previous.components.get(n)]
+        assert "//platform/stores/lake" in kept                    # untouched: not keyed again

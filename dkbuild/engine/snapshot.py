@@ -79,8 +79,8 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
         return Snapshot("", result, graph)
     taken_over = known is not None and graph is known.graph
     snapshot = store.put(fp or "", workspace, result, graph, known.body if known is not None and taken_over else None)
-    if known is not None and taken_over and known.config == snapshot.config:
-        snapshot.derived_from = known      # its keys differ at most where files changed
+    if known is not None and known.config == snapshot.config:
+        snapshot.derived_from = known      # its keys are a start for this one's
     return snapshot
 
 
@@ -108,8 +108,9 @@ class Snapshot:
     store: SnapshotStore | None = field(default=None, repr=False)
     config: str = ""                  # the workspace configuration it was loaded under, as JSON
     body: str = ""                    # the name of its manifests-and-graph file, shared by states
-    # The snapshot whose graph this one took over (same manifests, same configuration): its keys
-    # are a start for this one's (graph.keys.compute_keys' `previous`).
+    # The snapshot this one was loaded from (same configuration; its manifests where unchanged,
+    # its graph if no manifest changed): its keys are a start for this one's
+    # (graph.keys.compute_keys' `previous`).
     derived_from: Snapshot | None = field(default=None, repr=False)
 
     def keys(self, rules_identity: str) -> Keys | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
+from typing import Any, NamedTuple
 
 from dkbuild.graph.model import ColumnEdge, Conflict, Dangling, Edge, EdgeKind, Graph, Node
 from dkbuild.manifests.layout import PACKAGE_FILE
@@ -47,14 +48,10 @@ class _Index:
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self._columns: dict[str, set[str]] = {}
         self._labelled: dict[tuple[str, str], set[str]] | None = None
 
-    def columns(self, dataset: Node) -> set[str]:
-        names = self._columns.get(dataset.id)
-        if names is None:
-            names = self._columns[dataset.id] = {c.name for c in dataset.manifest.model.spec.schema_}
-        return names
+    def columns(self, dataset: Node) -> frozenset[str]:
+        return links_of(dataset.manifest).columns
 
     def tagged(self, tags: dict[str, str]) -> set[str]:
         """Ids of the DataSets whose labels include every one of `tags`."""
@@ -62,12 +59,55 @@ class _Index:
             self._labelled = defaultdict(set)
             for node in self.graph.nodes.values():
                 if node.kind == "DataSet":
-                    for item in node.manifest.model.metadata.labels.items():
+                    for item in links_of(node.manifest).labels:
                         self._labelled[item].add(node.id)
         if not tags:
             return {n.id for n in self.graph.nodes.values() if n.kind == "DataSet"}
         found = [self._labelled.get(item, set()) for item in tags.items()]
         return set.intersection(*found)
+
+
+class Links(NamedTuple):
+    """What the graph takes from one manifest, as plain data: kept with the manifest's location in
+    snapshots (Manifest.derived), so a graph is rebuilt after one manifest changed without reading
+    or validating the bodies of all the others."""
+    # In document order: (kind, name, edge, field), or (None, tag selector items, edge, field).
+    refs: tuple[tuple[str | None, Any, EdgeKind, tuple[str | int, ...]], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()                        # a DataSet's metadata labels
+    columns: frozenset[str] = frozenset()                           # a DataSet's column names
+    lineage: tuple[tuple[int, str, str, str | None], ...] = ()     # (index, column, from, masking)
+
+
+def links_of(manifest: Manifest) -> Links:
+    return manifest.derived("graph-links", _links)
+
+
+def _links(manifest: Manifest) -> Links:
+    model = manifest.model
+    if isinstance(model, Transform):
+        refs: list[tuple[str | None, Any, EdgeKind, tuple[str | int, ...]]] = []
+        for edge, side, items in ((EdgeKind.READS, "inputs", model.spec.inputs),
+                                  (EdgeKind.WRITES, "outputs", model.spec.outputs)):
+            for i, ref in enumerate(items):
+                if ref.dataset:
+                    refs.append(("DataSet", ref.dataset, edge, ("spec", side, i, "dataset")))
+                elif ref.tags:
+                    refs.append((None, tuple(ref.tags.items()), edge, ("spec", side, i, "tags")))
+        return Links(tuple(refs))
+    if isinstance(model, DataSet):
+        store = (("Store", model.spec.store, EdgeKind.STORE, ("spec", "store")),) if model.spec.store else ()
+        return Links(store, tuple(model.metadata.labels.items()),
+                     frozenset(c.name for c in model.spec.schema_),
+                     tuple((i, c.name, c.from_, c.masking) for i, c in enumerate(model.spec.schema_) if c.from_))
+    if isinstance(model, Store):
+        return Links((("Connector", model.spec.connector, EdgeKind.CONNECTOR, ("spec", "connector")),)
+                     if model.spec.connector else ())
+    if isinstance(model, DataSetGroup):
+        store = (("Store", model.spec.store, EdgeKind.STORE, ("spec", "store")),) if model.spec.store else ()
+        members = tuple(("DataSet", member, EdgeKind.MEMBER, ("spec", "datasets", i))
+                        for i, member in enumerate(model.spec.datasets))
+        return Links(store + members)
+    return Links()
 
 
 def _primary_label(m: Manifest) -> str:
@@ -106,27 +146,14 @@ def _ref(graph: Graph, node: Node, kind: str, name: str, edge: EdgeKind, path: t
 
 
 def _add_references(graph: Graph, node: Node, index: _Index) -> None:
-    model = node.manifest.model
-    if isinstance(model, Transform):
-        for edge, refs in ((EdgeKind.READS, model.spec.inputs), (EdgeKind.WRITES, model.spec.outputs)):
-            side = "inputs" if edge is EdgeKind.READS else "outputs"
-            for i, ref in enumerate(refs):
-                if ref.dataset:
-                    _ref(graph, node, "DataSet", ref.dataset, edge, ("spec", side, i, "dataset"))
-                elif ref.tags:
-                    _tag_refs(graph, node, ref.tags, edge, ("spec", side, i, "tags"), index)
-    elif isinstance(model, DataSet):
-        if model.spec.store:
-            _ref(graph, node, "Store", model.spec.store, EdgeKind.STORE, ("spec", "store"))
-        _column_refs(graph, node, model, index)
-    elif isinstance(model, Store):
-        if model.spec.connector:
-            _ref(graph, node, "Connector", model.spec.connector, EdgeKind.CONNECTOR, ("spec", "connector"))
-    elif isinstance(model, DataSetGroup):
-        if model.spec.store:
-            _ref(graph, node, "Store", model.spec.store, EdgeKind.STORE, ("spec", "store"))
-        for i, member in enumerate(model.spec.datasets):
-            _ref(graph, node, "DataSet", member, EdgeKind.MEMBER, ("spec", "datasets", i))
+    links = links_of(node.manifest)
+    for kind, target, edge, path in links.refs:
+        if kind is None:
+            _tag_refs(graph, node, dict(target), edge, path, index)
+        else:
+            _ref(graph, node, kind, target, edge, path)
+    if links.lineage:
+        _column_refs(graph, node, links, index)
 
 
 def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
@@ -140,15 +167,12 @@ def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
         graph.add_edge(Edge(node.id, other, edge, format_field(path)))
 
 
-def _column_refs(graph: Graph, node: Node, model: DataSet, index: _Index) -> None:
+def _column_refs(graph: Graph, node: Node, links: Links, index: _Index) -> None:
     """Column lineage is data flow, not a build dependency: it goes to graph.columns only."""
-    for i, column in enumerate(model.spec.schema_):
-        if not column.from_:
-            continue
-        dataset, _, source_column = column.from_.partition(".")
+    for i, name, source, masking in links.lineage:
+        dataset, _, source_column = source.partition(".")
         upstream = graph.lookup("DataSet", dataset)
         if upstream is None or not source_column or source_column not in index.columns(upstream):
-            graph.dangling.append(Dangling(node.id, format_field(("spec", "schema", i, "from")), "column",
-                                           column.from_))
+            graph.dangling.append(Dangling(node.id, format_field(("spec", "schema", i, "from")), "column", source))
             continue
-        graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, column.name, column.masking))
+        graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, name, masking))

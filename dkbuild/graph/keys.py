@@ -92,13 +92,19 @@ def owned_files(graph: Graph, files: FileIndex) -> dict[str, dict[str, str]]:
 
 
 def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Workspace, rule_for: RuleFor,
-                 previous: Keys | None = None) -> Keys:
+                 previous: Keys | None = None, previous_graph: Graph | None = None) -> Keys:
     """Every target's key (`config`: the typed configuration, or a workspace that builds it only if
-    a rule hashes a section). `previous` may give the keys of this very graph (the same manifest
-    objects) under the same rules and configuration but other files: then only targets whose own
-    source files differ, and the targets whose references lead to them, are keyed again; the rest
-    keep their components and keys, and their manifest bodies stay unread."""
-    if previous is not None and previous.keys.keys() != graph.nodes.keys():
+    a rule hashes a section).
+
+    `previous` may give the keys of `previous_graph` (default: this very graph) under the same rules
+    and configuration. A target whose manifest is the very same object there and whose own files
+    are unchanged keeps its components; it keeps its key too when its references are the same and
+    lead to unchanged keys. Only the rest are keyed again, and the kept ones' manifest bodies stay
+    unread: after a source edit that is one package, after a manifest edit that manifest and what
+    references it."""
+    same_graph = previous_graph is None or previous_graph is graph
+    before = graph if previous_graph is None else previous_graph
+    if previous is not None and same_graph and previous.keys.keys() != graph.nodes.keys():
         previous = None                   # not this graph's keys after all
     owned = owned_files(graph, files)
     default_of = {node: pkg for pkg, node in graph.package_default.items()}
@@ -111,9 +117,9 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
             patterns = [glob_regex(g) for g in rule.ignored]
             sources = {p: d for p, d in sources.items() if not any(r.match(p) for r in patterns)}
         sources = dict(sorted(sources.items()))
-        before = previous.components.get(node_id) if previous is not None else None
-        if before is not None and before.files == sources:
-            local[node_id] = before
+        kept = previous.components.get(node_id) if previous is not None else None
+        if kept is not None and kept.files == sources and (same_graph or _same_manifest(before, node)):
+            local[node_id] = kept
             continue
         dirty.add(node_id)
         local[node_id] = KeyComponents(
@@ -125,15 +131,17 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
                                             "settings": rule.settings},
             config={} if rule is None else {s: config.section(s) for s in rule.config_sections},
         )
-    if previous is not None and not dirty:
+    if previous is not None and same_graph and not dirty:
         return previous
     keys: dict[str, str] = {}
     components: dict[str, KeyComponents] = {}
-    order = previous.order if previous is not None and previous.order is not None else _strongly_connected(graph)
+    order = previous.order if previous is not None and same_graph and previous.order is not None \
+        else _strongly_connected(graph)
     for scc in order:
         if previous is not None and not any(
-                n in dirty or any(keys[e.dst] != previous.keys[e.dst] for e in graph.out_edges[n]
-                                  if e.dst in keys and e.dst not in scc) for n in scc):
+                n in dirty or (not same_graph and _references_changed(before, graph, n))
+                or any(keys[e.dst] != previous.keys.get(e.dst) for e in graph.out_edges[n]
+                       if e.dst in keys and e.dst not in scc) for n in scc):
             for node_id in scc:           # nothing it rests on changed: as before
                 components[node_id], keys[node_id] = previous.components[node_id], previous.keys[node_id]
             continue
@@ -152,6 +160,19 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
         for node_id in scc:
             keys[node_id] = _sha256(canonical_json(components[node_id].to_json()) + cycle_salt)
     return Keys(keys, components, order)
+
+
+def _same_manifest(before: Graph, node: Node) -> bool:
+    old = before.nodes.get(node.id)
+    return old is not None and old.manifest is node.manifest and old.kind == node.kind
+
+
+def _references_changed(before: Graph, graph: Graph, node_id: str) -> bool:
+    """Whether a target's outgoing references differ between two graphs (a referenced target
+    appeared, went away, or became another), or it is in a reference cycle now (its key then
+    depends on the whole cycle's)."""
+    edges = graph.out_edges[node_id]
+    return before.out_edges.get(node_id) != edges or any(e.dst == node_id for e in edges)
 
 
 def _fields(components: KeyComponents) -> dict[str, Any]:

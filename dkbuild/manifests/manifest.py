@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,24 @@ class Manifest:
             body = pickle.dumps((self.data, self.positions), protocol=pickle.HIGHEST_PROTOCOL)
             self.__dict__["_body"] = body
         return (_lean_manifest, (self.kind, self.name, self.file, self.doc_index, self.line, self.package,
-                                 self.layout, self.runtime, body))
+                                 self.layout, self.runtime, body, self.__dict__.get("_derived")))
+
+    def derived(self, name: str, compute: Callable[[Manifest], Any]) -> Any:
+        """`compute(self)`, remembered under `name` and pickled (packed) with the location, so that
+        a later process gets it without unpickling the body. For facts a higher layer draws from
+        the manifest alone (graph.build's references), which must be plain data."""
+        values = self.__dict__.setdefault("_derived_values", {})    # this process's, unpacked
+        if name in values:
+            return values[name]
+        derived = self.__dict__.setdefault("_derived", {})
+        packed = derived.get(name)
+        if packed is not None:
+            value = pickle.loads(packed)
+        else:
+            value = compute(self)
+            derived[name] = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        values[name] = value
+        return value
 
     @property
     def label(self) -> str:
@@ -99,8 +117,10 @@ class Manifest:
 
 
 def _lean_manifest(kind: str, name: str, file: str, doc_index: int, line: int, package: str, layout: str,
-                   runtime: str | None, body: bytes) -> Manifest:
+                   runtime: str | None, body: bytes, derived: dict[str, bytes] | None = None) -> Manifest:
     manifest = object.__new__(Manifest)
     manifest.__dict__.update(kind=kind, name=name, file=file, doc_index=doc_index, line=line,
                              package=package, layout=layout, runtime=runtime, _body=body)
+    if derived:
+        manifest.__dict__["_derived"] = derived
     return manifest
