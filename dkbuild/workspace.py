@@ -10,7 +10,6 @@ only when something asks for it. The hot paths read `Workspace.settings` instead
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import tomllib
 from dataclasses import dataclass
@@ -164,10 +163,9 @@ def _read_memo(path: Path) -> Settings | None:
 
 
 def _write_memo(path: Path, settings: Settings) -> None:
+    from dkbuild.fsutil import atomic_write
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        tmp.write_bytes(pickle.dumps({"schema": _MEMO_SCHEMA, "settings": settings}))
-        os.replace(tmp, path)
+        atomic_write(path, pickle.dumps({"schema": _MEMO_SCHEMA, "settings": settings}))
     except OSError:
         pass                   # a cache that cannot be written only costs time

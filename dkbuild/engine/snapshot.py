@@ -266,7 +266,7 @@ class SnapshotStore:
         return state
 
     def _write(self, path: Path, state: dict[str, Any]) -> bool:
-        from dkbuild.oci.layout import atomic_write
+        from dkbuild.fsutil import atomic_write
 
         try:
             self.dir.mkdir(parents=True, exist_ok=True)

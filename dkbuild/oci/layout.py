@@ -13,10 +13,10 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
+from dkbuild.fsutil import atomic_file, atomic_write  # noqa: F401 - re-exported: the layout's writer
 from dkbuild.oci.jsoncanon import sha256_digest
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -38,30 +38,6 @@ class MissingBlob(Exception):
     def __init__(self, digest: str):
         self.digest = digest
         super().__init__(f"blob {digest} is not in the local store")
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """A file that appears at `path` only if the block completes: temp file in the same directory,
-    fsync, rename. Readers see the old file or the new one, never half of it; on any error (or a
-    crash) only an ignorable `.tmp-*.part` file can be left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    with atomic_file(path) as fh:
-        fh.write(data)
 
 
 class OciLayout:
