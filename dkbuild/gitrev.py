@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Self
 
 from dkbuild.diagnostics import DkbError, error
-from dkbuild.sources import ALWAYS_SKIPPED_DIRS, FileIndex, may_hold_skipped
 from dkbuild.ignorefiles import ignored_paths
+from dkbuild.sources import FileIndex, in_skipped_dir, may_hold_skipped
 
 LINK_MODE, SUBMODULE_MODE, EXECUTABLE_MODE = "120000", "160000", "100755"
 _MAX_LINK_HOPS = 40          # like the kernel's ELOOP limit
@@ -298,7 +298,7 @@ def index_at_revision(root: Path, rev: str, *, repository: Repository | None = N
     digests: dict[str, str] = {}
     links: list[str] = []
     for path, entry in entries.items():
-        if entry.mode == SUBMODULE_MODE or (check_skipped and _skipped(path)):
+        if entry.mode == SUBMODULE_MODE or (check_skipped and in_skipped_dir(path)):
             continue
         if entry.mode == LINK_MODE:
             links.append(path)
@@ -322,10 +322,6 @@ _TREE_RECORD = re.compile(rb"(\d+) \w+ ([0-9a-f]+) +(-|\d+)\t([^\0]*)\0")
 def _content_id(entry: TreeEntry) -> str:
     """As sources.index_files spells it: the blob id, and `+x` for an executable file."""
     return "git:" + entry.blob + ("+x" if entry.mode == EXECUTABLE_MODE else "")
-
-
-def _skipped(path: str) -> bool:
-    return any(part in ALWAYS_SKIPPED_DIRS for part in path.split("/")[:-1])
 
 
 def _resolve_links(links: list[str], entries: dict[str, TreeEntry], repo: Repository,

@@ -66,7 +66,8 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(_git_command(root, *args), capture_output=True, check=False)
 
 
-def _skipped(path: str) -> bool:
+def in_skipped_dir(path: str) -> bool:
+    """Whether a path lies in a directory that is never a source (ALWAYS_SKIPPED_DIRS)."""
     return any(part in ALWAYS_SKIPPED_DIRS for part in path.split("/")[:-1])
 
 
@@ -109,7 +110,7 @@ def _index_git(root: Path) -> FileIndex | None:
             (deleted.add if entry[:1] == b"R" else changed.append)(path)
     changed.extend(entry.decode("utf-8", "surrogateescape") for entry in new.split(b"\0") if entry)
     for path in changed:
-        if path in deleted or _skipped(path):
+        if path in deleted or in_skipped_dir(path):
             continue
         full = root / path
         if full.is_symlink():
@@ -137,7 +138,7 @@ def _staged(listing: bytes) -> tuple[dict[str, str], dict[str, str]]:
     if len(entries) != listing.count(b"\0"):
         raise ValueError("unexpected `git ls-files -s` output")
     if may_hold_skipped(listing):
-        entries = [e for e in entries if not _skipped(e[2].decode("utf-8", "surrogateescape"))]
+        entries = [e for e in entries if not in_skipped_dir(e[2].decode("utf-8", "surrogateescape"))]
     digests: dict[str, str] = {}
     links: dict[str, str] = {}
     for mode, blob, path_b in entries:

@@ -22,11 +22,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dkbuild.engine.cache import LRU_RESOLUTION_NS
 from dkbuild.engine.snapshot import SnapshotStore, selection_digest
 
 FORMAT = 2                              # of NoopBuild; part of the memo's name
-# Same resolution as the action cache's last-use touch (engine.cache._LRU_RESOLUTION_NS).
-MAX_AGE_NS = 3600 * 10**9
+# The action cache's last-use resolution: within it, entries a memo answers for count as used.
+MAX_AGE_NS = LRU_RESOLUTION_NS
 Stamp = tuple[int, int] | None          # (size, mtime_ns); None: the file must not exist
 
 

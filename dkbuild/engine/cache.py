@@ -17,7 +17,7 @@ from dkbuild.oci.layout import OciLayout, atomic_write
 
 ENTRY_SCHEMA = 1
 # Garbage collection evicts by last use; to the hour is plenty, and spares a write per cache hit.
-_LRU_RESOLUTION_NS = 3600 * 10**9
+LRU_RESOLUTION_NS = 3600 * 10**9
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ActionCache:
         for blob in raw["blobs"]:
             if not self._intact(blob):
                 return Lookup(None, f"blob {blob['digest'][:19]}… missing or corrupt")
-        if time.time_ns() - used_ns > _LRU_RESOLUTION_NS:
+        if time.time_ns() - used_ns > LRU_RESOLUTION_NS:
             os.utime(path)   # the entry's mtime is its last use, for LRU garbage collection
         return Lookup(CacheEntry(raw["action_key"], raw["label"], raw["key"], raw["artifacts"], raw["blobs"]))
 
