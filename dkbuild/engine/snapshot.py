@@ -40,6 +40,7 @@ KEEP = 4                 # workspace states kept: the tree, the merge base, a br
 ENV_SWITCH = "DKB_SNAPSHOT"
 _SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body
 _BODY = ".body"             # manifests and graph, shared by states that differ only in other files
+_USES = ".uses"             # the name of the body a state uses, for pruning (no state unpickled)
 # Bodies read in this process, by (store, name): the most recent two (a head and a base).
 _BODIES: dict[tuple[Path, str], tuple[list[Any], Graph]] = {}
 
@@ -182,7 +183,9 @@ class SnapshotStore:
                  "diagnostics": result.diagnostics, "digests": dict(result.files.digests),
                  "max_manifest_bytes": _size_limit(workspace), "config": config}
         snapshot = Snapshot(fp, result, graph, self, config, body)
-        if self._write(self.dir / (fp + _SUFFIX), state):
+        # Which body the state names, for pruning to read without unpickling the state. Written
+        # first: a state whose note is missing or damaged only loses its body, which is then a miss.
+        if self._mark(fp, body) and self._write(self.dir / (fp + _SUFFIX), state):
             self._prune()
         return snapshot
 
@@ -275,16 +278,27 @@ class SnapshotStore:
             return False    # a cache that cannot be written is only slower
         return True
 
+    def _mark(self, fp: str, body: str) -> bool:
+        from dkbuild.fsutil import atomic_write
+
+        try:
+            atomic_write(self.dir / (fp + _USES), body.encode())
+        except OSError:
+            return False
+        return True
+
+    def _used_body(self, fp: str) -> str | None:
+        try:
+            return (self.dir / (fp + _USES)).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+
     def _prune(self) -> None:
         """Keep the KEEP most recently used states, their results, and the bodies they name."""
         try:
             graphs = sorted(self.dir.glob("*" + _SUFFIX), key=lambda p: p.stat().st_mtime_ns, reverse=True)
             kept = {path.name[:-len(_SUFFIX)] for path in graphs[:KEEP]}
-            named = set()
-            for fp in kept:
-                state = self._read(self.dir / (fp + _SUFFIX))
-                if state is not None:
-                    named.add(state["body"])
+            named = {self._used_body(fp) for fp in kept}
             for path in self.dir.iterdir():
                 # Results of states no longer kept (or removed as damaged), and unnamed bodies;
                 # not another process's file being written (.tmp-*).
