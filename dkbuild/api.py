@@ -128,8 +128,9 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
           stamp: bool = False, remote: Any = None, progress: Any = None) -> BuildOutcome:
     """Lint the selection, then build it (only what changed since `since`, if given).
 
-    Pattern and git problems raise (PatternError, DkbError); lint errors return an outcome with no
-    results. `remote` is RemoteCacheSettings or None; `progress` a Progress or None (silent)."""
+    Pattern and git problems raise (PatternError, DkbError). A lint error, or a manifest that
+    cannot be loaded, fails its own target and the targets that depend on it (results with no
+    action key); the rest is built. `remote` is RemoteCacheSettings or None; `progress` a Progress or None (silent)."""
     import time
 
     from dkbuild.engine.build import (
@@ -142,11 +143,13 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
         stamp_info,
         tag_results,
     )
+    from dkbuild.engine.action import ActionResult
     from dkbuild.engine.rules import load_rules
-    from dkbuild.graph.select import select
+    from dkbuild.governance.failures import blocked_targets, select_with_unloadable, unloadable_packages
 
     started = time.monotonic()
-    selected = select(loaded.graph, patterns, loaded.current_package)
+    unloadable = unloadable_packages(loaded.result, loaded.graph)
+    selected, broken = select_with_unloadable(loaded.graph, patterns, loaded.current_package, unloadable)
     rules = load_rules(loaded.workspace)
     memo = _memo_name(loaded, rules, patterns, options, since, stamp, remote)
     keys = compute_keys(loaded, rules)
@@ -154,9 +157,18 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
         from dkbuild.affected_api import affected_targets
 
         selected &= set(affected_targets(loaded, since, "none", head_keys=keys).labels)
-    lint_report = lint_workspace(loaded, patterns or ["//..."], rules=rules, keys=keys)
-    if lint_report.errors:   # nothing is written, not even an empty store
-        return BuildOutcome(loaded, lint_report, [], report([], time.monotonic() - started, False), None, False, [])
+    lint_report = lint_workspace(loaded, _lint_patterns(loaded.graph, patterns, selected), rules=rules, keys=keys)
+    # A problem fails its own target and what depends on it; everything else is built.
+    blocked = {**blocked_targets(loaded.graph, loaded.result, lint_report.diagnostics), **broken}
+    refused = [ActionResult(label, "", keys.keys.get(label, ""), "failed", errors=list(b.reasons),
+                            note="not built: fix the errors named here (`dkb lint` shows them all)")
+               for label, b in sorted(blocked.items())
+               if label in broken or (label in selected and rules.rule_of(loaded.graph.nodes[label]) is not None)]
+    selected -= set(blocked)
+    if refused and not any(rules.rule_of(loaded.graph.nodes[n]) is not None for n in selected):
+        # Nothing left to build: write nothing, not even an empty store.
+        document = report(refused, time.monotonic() - started, False)
+        return BuildOutcome(loaded, lint_report, refused, document, None, False, [])
     store = LocalStore(loaded.workspace.cache_dir)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
     actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data)
@@ -177,7 +189,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     reporter = progress(len(todo)) if progress is not None and todo else Silent()
     ran, interrupted = execute(todo, run, options.jobs, options.keep_going, reporter)
     answered.update((r.label, r) for r in ran)
-    results = [answered[a.label] for a in actions]
+    results = sorted([answered[a.label] for a in actions] + refused, key=lambda r: r.label)
     store.history.flush()
     if not options.dry_run:
         tag_results(store, results)
@@ -190,6 +202,18 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     if warnings:
         document["warnings"] = warnings
     return BuildOutcome(loaded, lint_report, results, document, store, interrupted, warnings)
+
+
+def _lint_patterns(graph: Graph, patterns: list[str], selected: set[str]) -> list[str]:
+    """What a build lints: its patterns, and the targets they depend on outside them (whose
+    manifests the artifacts pack), named by label."""
+    seen, stack = set(selected), list(selected)
+    while stack:
+        for dep in graph.dependencies(stack.pop()):
+            if dep not in seen and not graph.nodes[dep].external:
+                seen.add(dep)
+                stack.append(dep)
+    return (patterns or ["//..."]) + sorted(seen - selected)
 
 
 def recall_build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | None = None,

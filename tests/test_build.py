@@ -102,10 +102,43 @@ def test_literal_secret_blocks_the_build_and_is_not_printed(workspace, dkb) -> N
     assert not (root / ".dkb" / "oci").exists()
 
 
-def test_lint_errors_stop_the_build(workspace, dkb) -> None:
-    root = workspace({"pipelines/bad/dk.yaml": transform("bad", ["raw"], ["nowhere"])})
-    res = dkb("build", cwd=root)
-    assert res.code == 1 and "E500" in res.err and "nothing was built" in res.err
+def _bad_package() -> dict[str, object]:
+    """A Transform whose own Store copy carries a literal secret (E214, an unsafe artifact)."""
+    secret_store = {"apiVersion": "datakit.infoblox.dev/v1alpha1", "kind": "Store", "metadata": {"name": "vault"},
+                    "spec": {"connector": "postgres", "connection": {"host": "db"}, "secrets": {"password": "pw-literal"}}}
+    return {"pipelines/bad/dk.yaml": transform("bad", ["bad-in"], ["bad-out"]),
+            "pipelines/bad/store/vault.yaml": secret_store,
+            "pipelines/bad/dataset/bad-in.yaml": dataset("bad-in", store="vault"),
+            "pipelines/bad/dataset/bad-out.yaml": dataset("bad-out", store="vault")}
+
+
+def test_a_lint_error_fails_only_its_target(workspace, dkb) -> None:
+    root = workspace(_bad_package())
+    res = dkb("build", "--output", "json", cwd=root)
+    assert res.code == 1 and "E214" in res.err and "pw-literal" not in res.out + res.err
+    targets = {t["label"]: t for t in res.json()["targets"]}
+    assert targets["//pipelines/bad"]["status"] == "failed"
+    assert any("pipelines/bad/store/vault.yaml" in e and "E214" in e for e in targets["//pipelines/bad"]["errors"])
+    assert targets["//pipelines/ingest"]["status"] == "built"     # untouched by bad's problem
+    assert dkb("build", "//pipelines/ingest/...", cwd=root).code == 0
+
+
+def test_an_unloadable_manifest_fails_its_package_and_its_dependents(workspace, dkb) -> None:
+    root = workspace({"datasets/raw/dk.yaml": "kind: DataSet\nmetadata: {name: raw\n",   # broken YAML
+                      "pipelines/other/dk.yaml": transform("other", ["clean"], ["other-out"]),
+                      "datasets/other-out/dk.yaml": dataset("other-out")})
+    res = dkb("build", "--output", "json", cwd=root)
+    assert res.code == 1, res
+    targets = {t["label"]: t for t in res.json()["targets"]}
+    assert targets["//datasets/raw"]["status"] == "failed"          # the package itself, named
+    assert "datasets/raw/dk.yaml" in targets["//datasets/raw"]["errors"][0]
+    # ingest reads 'raw', which the broken file may define: it is not taken for an external.
+    assert targets["//pipelines/ingest"]["status"] == "failed"
+    assert "datasets/raw/dk.yaml" in " ".join(targets["//pipelines/ingest"]["errors"])
+    assert targets["//pipelines/other"]["status"] == "built"
+    one = dkb("build", "//datasets/raw", cwd=root)
+    assert one.code == 1 and "datasets/raw/dk.yaml" in one.out + one.err
+    assert dkb("build", "//pipelines/other", cwd=root).code == 0
 
 
 def test_runtime_check_python_syntax(workspace, dkb) -> None:

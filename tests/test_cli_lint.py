@@ -7,6 +7,10 @@ from pathlib import Path
 
 from tests.conftest import dataset, transform
 
+# dk rejects a generic-python Transform without spec.image (E232), and so does dkb.
+BROKEN = transform("broken", ["raw"], ["broken-out"])
+del BROKEN["spec"]["image"]
+
 
 def test_clean_workspace_exits_0(workspace, dkb) -> None:
     res = dkb("lint", cwd=workspace())
@@ -15,14 +19,14 @@ def test_clean_workspace_exits_0(workspace, dkb) -> None:
 
 
 def test_errors_exit_1_and_name_file_line_hint(workspace, dkb) -> None:
-    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    root = workspace({"pipelines/broken/dk.yaml": BROKEN})
     res = dkb("lint", cwd=root)
     assert res.code == 1, res
-    assert "pipelines/broken/dk.yaml:" in res.out and "E500" in res.out and "hint:" in res.out
+    assert "pipelines/broken/dk.yaml:" in res.out and "E232" in res.out and "hint:" in res.out
 
 
 def test_patterns_scope_the_report(workspace, dkb) -> None:
-    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    root = workspace({"pipelines/broken/dk.yaml": BROKEN})
     assert dkb("lint", "//pipelines/ingest", cwd=root).code == 0
     assert dkb("lint", "//pipelines/...", "-//pipelines/broken", cwd=root).code == 0
     assert dkb("lint", "//pipelines/...", cwd=root).code == 1
@@ -37,15 +41,15 @@ def test_unknown_pattern_is_usage_error_with_suggestion(workspace, dkb) -> None:
 
 
 def test_json_document_shape(workspace, dkb) -> None:
-    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    root = workspace({"pipelines/broken/dk.yaml": BROKEN})
     doc = dkb("lint", "--output", "json", cwd=root).json()
     assert doc["summary"]["exit_code"] == 1 and doc["summary"]["errors"] >= 1
-    d = next(d for d in doc["diagnostics"] if d["code"] == "E500")
+    d = next(d for d in doc["diagnostics"] if d["code"] == "E232")
     assert set(d) == {"code", "severity", "file", "line", "column", "field", "message", "hint", "related"}
 
 
 def test_sarif_is_valid_for_code_scanning(workspace, dkb, tmp_path: Path) -> None:
-    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"]),
+    root = workspace({"pipelines/broken/dk.yaml": BROKEN,
                       "datasets/pii/dk.yaml": dataset("pii", columns=[{"name": "e", "type": "string", "pii": True}])})
     res = dkb("lint", "--output", "sarif", "--sarif", str(tmp_path / "out.sarif"), cwd=root)
     assert res.code == 1
@@ -55,7 +59,7 @@ def test_sarif_is_valid_for_code_scanning(workspace, dkb, tmp_path: Path) -> Non
     (run,) = doc["runs"]
     rules = run["tool"]["driver"]["rules"]
     assert run["tool"]["driver"]["name"] == "dkb"
-    assert {r["id"] for r in rules} >= {"E500", "E600"}
+    assert {r["id"] for r in rules} >= {"E232", "E600"}
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
         assert result["level"] in ("error", "warning", "note")

@@ -63,7 +63,10 @@ def test_graph_formats(dkb) -> None:
     assert [t["label"] for t in js["targets"]] == ["//pipelines/enrich"]
 
 
-def test_query_refuses_unusable_workspace(workspace, dkb) -> None:
+def test_query_answers_for_the_rest_and_names_what_it_skipped(workspace, dkb) -> None:
     root = workspace({"datasets/bad/dk.yaml": "kind: [\n"})
     res = dkb("query", "//...", cwd=root)
-    assert res.code == 2 and "datasets/bad/dk.yaml" in res.err
+    assert res.code == 0 and "//pipelines/ingest" in res.out
+    assert "skipped 1 manifest file(s)" in res.err and "datasets/bad/dk.yaml" in res.err
+    js = dkb("query", "//...", "--output", "json", cwd=root)
+    assert js.code == 0 and js.json()          # stdout stays one JSON document

@@ -51,18 +51,74 @@ def test_identical_copies_merge_into_one_node(workspace) -> None:
     assert not g.conflicts
 
 
-def test_differing_copies_are_a_conflict(workspace) -> None:
-    g = load(workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw", table="elsewhere")})).graph
+def s3_store(bucket: str) -> dict:
+    body = store("s3")
+    body["spec"]["connection"] = {"bucket": bucket}
+    return body
+
+
+def test_a_differing_package_copy_is_that_packages_own_target(workspace) -> None:
+    # As in dk: the package's own copy wins inside the package; everyone else sees the shared one.
+    g = load(workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw", table="elsewhere"),
+                        "pipelines/other/dk.yaml": transform("other", ["raw"], ["other-out"]),
+                        "datasets/other-out/dk.yaml": dataset("other-out")})).graph
+    assert not g.conflicts
+    own = g.nodes["//pipelines/ingest:raw"]
+    assert own.scope == "pipelines/ingest" and own.manifest.file == "pipelines/ingest/dataset/raw.yaml"
+    assert ("//pipelines/ingest", "reads", "//pipelines/ingest:raw") in edges(g)
+    assert ("//pipelines/other", "reads", "//datasets/raw") in edges(g)
+    assert g.lookup("DataSet", "raw").id == "//datasets/raw"
+
+
+def test_divergent_copies_in_two_packages_are_two_targets(workspace) -> None:
+    a = transform("a", ["raw"], ["out-a"])
+    b = transform("b", ["raw"], ["out-b"])
+    g = load(workspace({"pipelines/a/dk.yaml": a, "pipelines/b/dk.yaml": b,
+                        "pipelines/a/store/s3.yaml": s3_store("bucket-a"),
+                        "pipelines/b/store/s3.yaml": s3_store("bucket-b"),
+                        "pipelines/a/dataset/out-a.yaml": dataset("out-a", store="s3"),
+                        "pipelines/b/dataset/out-b.yaml": dataset("out-b", store="s3")})).graph
+    assert ("//pipelines/a:out-a", "store", "//pipelines/a:s3") in edges(g)
+    assert ("//pipelines/b:out-b", "store", "//pipelines/b:s3") in edges(g)
+    assert not g.conflicts
+
+
+def test_identical_copies_with_different_references_stay_apart(workspace) -> None:
+    # Same text, but each package's copy of the store it names differs: not one target.
+    g = load(workspace({"pipelines/a/dk.yaml": transform("a", ["shared-in"], ["out-a"]),
+                        "pipelines/b/dk.yaml": transform("b", ["shared-in"], ["out-b"]),
+                        "pipelines/a/store/s3.yaml": s3_store("bucket-a"),
+                        "pipelines/b/store/s3.yaml": s3_store("bucket-b"),
+                        "pipelines/a/dataset/shared-in.yaml": dataset("shared-in", store="s3"),
+                        "pipelines/b/dataset/shared-in.yaml": dataset("shared-in", store="s3")})).graph
+    assert ("//pipelines/a", "reads", "//pipelines/a:shared-in") in edges(g)
+    assert ("//pipelines/b", "reads", "//pipelines/b:shared-in") in edges(g)
+
+
+def test_namespaces_tell_two_transforms_apart(workspace) -> None:
+    a, b = transform("ingest", ["raw"], ["out-a"]), transform("ingest", ["raw"], ["out-b"])
+    a["metadata"]["namespace"], b["metadata"]["namespace"] = "team-a", "team-b"
+    g = load(workspace({"team-a/ingest/dk.yaml": a, "team-b/ingest/dk.yaml": b,
+                        "datasets/out-a/dk.yaml": dataset("out-a"), "datasets/out-b/dk.yaml": dataset("out-b")})).graph
+    assert {"//team-a/ingest", "//team-b/ingest"} <= set(g.nodes)
+    assert not g.conflicts
+
+
+def test_differing_shared_definitions_are_a_conflict(workspace) -> None:
+    g = load(workspace({"more/raw/dk.yaml": dataset("raw", table="elsewhere")})).graph
     (conflict,) = g.conflicts
-    assert {d.file for d in conflict.definitions} == {"datasets/raw/dk.yaml", "pipelines/ingest/dataset/raw.yaml"}
+    assert {d.file for d in conflict.definitions} == {"datasets/raw/dk.yaml", "more/raw/dk.yaml"}
 
 
-def test_dangling_references_are_recorded(workspace) -> None:
+def test_undefined_references_lead_to_external_nodes(workspace) -> None:
     g = load(workspace({"pipelines/orphan/dk.yaml": transform("orphan", ["nope"], ["raw2"]),
                         "datasets/raw2/dk.yaml": dataset("raw2", store="missing-store")})).graph
-    dangling = {(d.node, d.kind, d.name) for d in g.dangling}
-    assert ("//pipelines/orphan", "DataSet", "nope") in dangling
-    assert ("//datasets/raw2", "Store", "missing-store") in dangling
+    external = {(e.node, e.kind, e.name) for e in g.externals}
+    assert ("//pipelines/orphan", "DataSet", "nope") in external
+    assert ("//datasets/raw2", "Store", "missing-store") in external
+    assert ("//pipelines/orphan", "reads", "@external//dataset:nope") in edges(g)
+    assert g.nodes["@external//store:missing-store"].external
+    assert "@external//dataset:nope" not in select(g, ["//..."])
 
 
 def test_tag_references_resolve_against_dataset_labels(workspace) -> None:

@@ -18,7 +18,7 @@ def test_clean_workspace_has_no_findings(workspace) -> None:
     assert codes(workspace()) == {}
 
 
-def test_dangling_dataset_store_connector_member(workspace) -> None:
+def test_external_dataset_store_connector_member_are_warnings(workspace) -> None:
     root = workspace({
         "pipelines/x/dk.yaml": transform("x", ["clen"], ["report"]),
         "datasets/y/dk.yaml": dataset("y", store="nowhere"),
@@ -27,23 +27,49 @@ def test_dangling_dataset_store_connector_member(workspace) -> None:
                                "metadata": {"name": "g"}, "spec": {"store": "lake", "datasets": ["raw", "ghost"]}},
     })
     found = codes(root)
-    (e500,) = found["E500"]
-    assert e500.file == "pipelines/x/dk.yaml" and e500.field == "spec.inputs[0].dataset"
-    assert "clean" in e500.hint and e500.line > 0
-    (e501,) = found["E501"]
-    assert e501.field == "spec.store" and "nowhere" in e501.message
-    (e502,) = found["E502"]
-    assert "mysql" in e502.message
-    (e503,) = found["E503"]
-    assert e503.field == "spec.datasets[1]"
+    (w500,) = found["W500"]
+    assert w500.file == "pipelines/x/dk.yaml" and w500.field == "spec.inputs[0].dataset"
+    assert "external" in w500.message and "did you mean 'clean'" in w500.hint and w500.line > 0
+    (w501,) = found["W501"]
+    assert w501.field == "spec.store" and "nowhere" in w501.message
+    (w502,) = found["W502"]
+    assert "mysql" in w502.message
+    (w503,) = found["W503"]
+    assert w503.field == "spec.datasets[1]"
+    assert all(d.severity.value == "warning" for d in (w500, w501, w502, w503))
 
 
-def test_conflicting_copies_name_both_files_and_the_difference(workspace) -> None:
-    root = workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw", table="raw_v2")})
+def test_conflicting_shared_definitions_name_both_files_and_the_difference(workspace) -> None:
+    root = workspace({"more/raw/dk.yaml": dataset("raw", table="raw_v2")})
     (d,) = codes(root)["E504"]
-    assert d.file == "pipelines/ingest/dataset/raw.yaml"
-    assert d.related == ("datasets/raw/dk.yaml",)
+    assert {d.file, *d.related} == {"more/raw/dk.yaml", "datasets/raw/dk.yaml"}
     assert "spec.table" in d.message and d.field == "spec.table"
+
+
+def test_a_package_copy_at_another_place_is_no_finding(workspace) -> None:
+    # The package's own copy points at another table: a different physical dataset, not drift.
+    root = workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw", table="raw_v2")})
+    assert codes(root) == {}
+
+
+def test_contract_drift_names_both_copies(workspace) -> None:
+    drifted = dataset("raw", columns=[{"name": "id", "type": "string"}])     # same store and table
+    root = workspace({"pipelines/ingest/dataset/raw.yaml": drifted})
+    (d,) = codes(root)["W510"]
+    assert d.file == "pipelines/ingest/dataset/raw.yaml" and d.related == ("datasets/raw/dk.yaml",)
+    assert "contract drift" in d.message and "spec.schema[0].type" in d.message and d.line > 0
+
+
+def test_drift_between_two_package_copies(workspace) -> None:
+    a = dataset("events", columns=[{"name": "id", "type": "string"}])
+    b = dataset("events", columns=[{"name": "id", "type": "integer"}])
+    root = workspace({"pipelines/a/dk.yaml": transform("a", ["events"], ["out-a"]),
+                      "pipelines/a/dataset/events.yaml": a,
+                      "pipelines/b/dk.yaml": transform("b", ["events"], ["out-b"]),
+                      "pipelines/b/dataset/events.yaml": b,
+                      "datasets/out-a/dk.yaml": dataset("out-a"), "datasets/out-b/dk.yaml": dataset("out-b")})
+    (d,) = codes(root)["W510"]
+    assert {d.file, *d.related} == {"pipelines/a/dataset/events.yaml", "pipelines/b/dataset/events.yaml"}
 
 
 def test_dataset_with_two_producers(workspace) -> None:
@@ -64,9 +90,11 @@ def test_dangling_columns(workspace) -> None:
         {"name": "a", "type": "integer", "from": "raw.idd"},
         {"name": "b", "type": "integer", "from": "rav.id"},
     ])})
-    found = codes(root)["E507"]
-    assert [d.field for d in found] == ["spec.schema[0].from", "spec.schema[1].from"]
-    assert "raw.id" in found[0].hint and "raw.id" in found[1].hint
+    found = codes(root)
+    (missing_column,) = found["W517"]
+    (external,) = found["W507"]
+    assert missing_column.field == "spec.schema[0].from" and "raw.id" in missing_column.hint
+    assert external.field == "spec.schema[1].from" and "raw.id" in external.hint and "external" in external.message
 
 
 def test_group_member_in_other_store(workspace) -> None:
@@ -84,7 +112,7 @@ def test_unmatched_tag_selector(workspace) -> None:
     t = transform("tags", [], ["report2"])
     t["spec"]["inputs"] = [{"tags": {"domain": "nothing"}}]
     root = workspace({"pipelines/tags/dk.yaml": t, "datasets/report2/dk.yaml": dataset("report2")})
-    (d,) = codes(root)["E509"]
+    (d,) = codes(root)["W509"]
     assert "domain=nothing" in d.message
 
 

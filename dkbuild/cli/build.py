@@ -12,7 +12,7 @@ from dkbuild.cli.common import (
     PatternCommand,
     complete_labels,
     emit_json,
-    ensure_usable,
+    ensure_loaded,
     fail,
     fail_pattern,
     load_workspace_graph,
@@ -89,17 +89,17 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     try:
         outcome = recall_build(loaded, patterns, options, since=since, stamp=stamp, remote=remote)
         if outcome is None:
-            ensure_usable(loaded, output)
+            ensure_loaded(loaded, output)
             outcome = build(loaded, patterns, options, since=since, stamp=stamp, remote=remote, progress=progress)
     except PatternError as exc:
         fail_pattern(exc, output)
     except DkbError as exc:
         fail(exc.diagnostics, output)
     if outcome.lint.errors:
+        blocked = sum(r.status == "failed" and not r.action_key for r in outcome.results)
         click.echo(render_text([d for d in outcome.lint.diagnostics if d.is_error]).rstrip(), err=True)
-        click.echo(f"✗ lint found {outcome.lint.errors} error(s); nothing was built (run `dkb lint` for details)",
-                   err=True)
-        sys.exit(1)
+        click.echo(f"✗ lint found {outcome.lint.errors} error(s); {blocked} target(s) they touch were not built, "
+                   f"the rest were (run `dkb lint` for details)", err=True)
     for warning in outcome.warnings:
         click.echo(f"dkb: warning: {warning}", err=True)
     if report_file:

@@ -38,29 +38,34 @@ def fail_pattern(exc: PatternError, output: str = "text") -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def load_workspace_graph(ctx: click.Context, output: str = "text", *, allow_unusable: bool = False,  # type: ignore[no-untyped-def]
+def load_workspace_graph(ctx: click.Context, output: str = "text", *, quiet_skips: bool = False,  # type: ignore[no-untyped-def]
                          deferred: bool = False):
-    """Load the workspace; unusable input ends the command with exit 2 unless the caller reports it.
-    `deferred` indexes the workspace only: call `ensure_usable` before using its graph."""
+    """Load the workspace. A broken workspace.toml ends the command with exit 2; manifest files
+    that cannot be loaded are left out and named on stderr (unless `quiet_skips`: lint reports
+    them itself). `deferred` indexes the workspace only: call `ensure_loaded` before using its graph."""
     from dkbuild.api import load
 
     try:
         loaded = load(ctx.obj["directory"], deferred=deferred)
     except DkbError as exc:
         fail(exc.diagnostics, output)
-    if not deferred and not allow_unusable:
-        ensure_usable(loaded, output)
+    if not deferred:
+        ensure_loaded(loaded, output, quiet_skips=quiet_skips)
     return loaded
 
 
-def ensure_usable(loaded: Any, output: str = "text") -> None:
-    """Load the manifests and graph if not yet loaded; exit 2 when they are unusable."""
+def ensure_loaded(loaded: Any, output: str = "text", *, quiet_skips: bool = False) -> None:
+    """Load the manifests and graph if not yet loaded (exit 2 only for a broken workspace), and say
+    on stderr which files were left out: the answer is about the rest."""
     try:
-        unusable = loaded.result.unusable
+        skipped = loaded.result.skipped
     except DkbError as exc:
         fail(exc.diagnostics, output)
-    if unusable:
-        fail([d for d in loaded.diagnostics if d.is_error], output)
+    if skipped and not quiet_skips:
+        files = sorted({d.file for d in skipped})
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        click.echo(f"dkb: warning: skipped {len(files)} manifest file(s) that could not be loaded ({shown}); "
+                   f"the answer covers the rest; run `dkb lint` for the errors", err=True)
 
 
 def load_workspace_only(ctx: click.Context, output: str = "text"):  # type: ignore[no-untyped-def]

@@ -100,7 +100,8 @@ def _datasets_json(graph, target, walks, unresolved) -> dict[str, Any]:  # type:
             "roots": list(walk.roots),
             "depth": walk.depth,
             "nodes": [{"id": r.node, "kind": r.kind, "name": graph.nodes[r.node].name, "depth": r.depth,
-                       "path": list(r.path)} for r in walk.reached.values()],
+                       "path": list(r.path), "external": graph.nodes[r.node].external}
+                      for r in walk.reached.values()],
             "edges": [{"from": a, "to": b} for a, b in walk.data_edges()],
         }
     doc["unresolved"] = _unresolved_json(unresolved)
@@ -125,7 +126,7 @@ def _datasets_text(graph, walks, doc) -> str:  # type: ignore[no-untyped-def]
         for direction, walk in walks.items():
             lines.append(f"  {'upstream' if direction == 'up' else 'downstream'}:")
             before = len(lines)
-            _tree(lines, walk, root, 2, {root}, lambda n: n)
+            _tree(lines, walk, root, 2, {root}, lambda n: n + (" (external)" if graph.nodes[n].external else ""))
             if len(lines) == before:
                 lines.append("    (none)")
     for u in doc["unresolved"]:

@@ -36,7 +36,7 @@ def lint_command(ctx: click.Context, patterns: tuple[str, ...], output: str, str
         summary_line,
     )
 
-    loaded = load_workspace_graph(ctx, output, allow_unusable=True)
+    loaded = load_workspace_graph(ctx, output, quiet_skips=True)
     try:
         report = lint_workspace(loaded, list(patterns), strict)
     except PatternError as exc:

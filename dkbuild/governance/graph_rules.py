@@ -1,5 +1,6 @@
-"""Cross-package checks dk lacks: dangling references, conflicting copies, several producers,
-data cycles, dangling column lineage, group members in another store."""
+"""Cross-package checks dk lacks: external references, ambiguous shared definitions, contract drift
+between copies of one physical dataset, several producers, data cycles, dangling column lineage,
+group members in another store."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ import difflib
 from typing import Any
 
 from dkbuild.diagnostics import Diagnostic, error, warning
-from dkbuild.graph.model import Dangling, EdgeKind, Graph, Node
+from dkbuild.graph.model import Dangling, EdgeKind, ExternalRef, Graph, Node
+from dkbuild.lineage.naming import dataset_identity as dataset_place
+from dkbuild.lineage.naming import physical_twins
 from dkbuild.manifests.fieldpath import parse_field
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 
 
 def check_graph(graph: Graph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
+    found += [_external(graph, e) for e in graph.externals]
     found += [_dangling(graph, d) for d in graph.dangling]
     found += _conflicts(graph)
+    found += _drift(graph)
     found += _producers(graph)
     found += _data_cycles(graph)
     found += _group_stores(graph)
@@ -29,7 +34,37 @@ def at(manifest: Manifest, path: FieldPath | str) -> dict[str, Any]:
 
 
 def _names_of(graph: Graph, kind: str) -> list[str]:
-    return sorted(name for (k, name) in graph.identity if k == kind)
+    return sorted(name for (k, name), ids in graph.by_name.items()
+                  if k == kind and any(not graph.nodes[n].external for n in ids))
+
+
+_EXTERNAL_CODE = {"DataSet": "W500", "Store": "W501", "Connector": "W502"}
+
+
+def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
+    """dk never resolves references; dkb does, and says which lead outside the workspace."""
+    node = graph.nodes[e.node]
+    m = node.manifest
+    if e.kind == "column":
+        dataset, _, column = e.name.partition(".")
+        close = difflib.get_close_matches(dataset, _names_of(graph, "DataSet"), n=1)
+        hint = (f"did you mean '{close[0]}.{column}'?" if close else
+                f"define a DataSet named '{dataset}' in the workspace to check the column")
+        return warning("W507", m.file, f"column lineage '{e.name}' comes from a dataset outside the workspace "
+                       f"(external '{dataset}')", hint=hint, **at(m, e.field))
+    member = node.kind == "DataSetGroup" and e.field.startswith("spec.datasets")
+    code = "W503" if member else _EXTERNAL_CODE[e.kind]
+    what = "group member" if member else e.kind
+    close = difflib.get_close_matches(e.name, _names_of(graph, e.kind), n=1)
+    hint = (f"did you mean '{close[0]}'? " if close else "") + \
+        f"if '{e.name}' lives outside this workspace nothing is needed; otherwise define a {e.kind} " \
+        f"named '{e.name}' (a shared one, or a copy in {node.package or 'the package'}/" \
+        f"{_RESOURCE_DIR.get(e.kind, 'dataset')}/)"
+    return warning(code, m.file, f"{what} '{e.name}' is external: not defined in this workspace "
+                   f"(referenced by {node.id})", hint=hint, **at(m, e.field))
+
+
+_RESOURCE_DIR = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 
 
 def _dangling(graph: Graph, d: Dangling) -> Diagnostic:
@@ -37,28 +72,18 @@ def _dangling(graph: Graph, d: Dangling) -> Diagnostic:
     m = node.manifest
     if d.kind == "column":
         dataset, _, column = d.name.partition(".")
+        if not dataset or not column:
+            return warning("W507", m.file, f"column lineage '{d.name}' is not written <dataset>.<column>",
+                           hint="write from: <dataset>.<column>", **at(m, d.field))
         upstream = graph.lookup("DataSet", dataset)
-        if upstream is None:
-            close = difflib.get_close_matches(dataset, _names_of(graph, "DataSet"), n=1)
-            hint = f"did you mean '{close[0]}.{column}'?" if close else f"no DataSet named '{dataset}' exists"
-        else:
-            columns = [c.name for c in upstream.manifest.model.spec.schema_]
-            close = difflib.get_close_matches(column, columns, n=1)
-            hint = (f"did you mean '{dataset}.{close[0]}'?" if close else
-                    f"{dataset} has columns: {', '.join(columns) or '(none)'}")
-        return error("E507", m.file, f"column lineage '{d.name}' points at nothing", hint=hint, **at(m, d.field))
-    if d.name.startswith("tags "):
-        return error("E509", m.file, f"tag selector {d.name[5:]} matches no DataSet",
-                     hint="label a DataSet with these metadata.labels, or reference it by name", **at(m, d.field))
-    if node.kind == "DataSetGroup" and d.field.startswith("spec.datasets"):
-        code, what = "E503", "group member"
-    else:
-        code, what = {"DataSet": ("E500", "DataSet"), "Store": ("E501", "Store"),
-                      "Connector": ("E502", "Connector")}[d.kind]
-    close = difflib.get_close_matches(d.name, _names_of(graph, d.kind), n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"define a {d.kind} named '{d.name}' in the workspace"
-    return error(code, m.file, f"{what} '{d.name}' does not exist (referenced by {node.id})", hint=hint,
-                 **at(m, d.field))
+        columns = [c.name for c in upstream.manifest.model.spec.schema_] if upstream is not None else []
+        close = difflib.get_close_matches(column, columns, n=1)
+        hint = (f"did you mean '{dataset}.{close[0]}'?" if close else
+                f"{dataset} has columns: {', '.join(columns) or '(none)'}")
+        return warning("W517", m.file, f"column lineage '{d.name}': {dataset} has no column '{column}'",
+                       hint=hint, **at(m, d.field))
+    return warning("W509", m.file, f"tag selector {d.name[5:]} matches no DataSet",
+                   hint="label a DataSet with these metadata.labels, or reference it by name", **at(m, d.field))
 
 
 def first_difference(a: Any, b: Any, path: FieldPath = ()) -> FieldPath:
@@ -85,11 +110,37 @@ def _conflicts(graph: Graph) -> list[Diagnostic]:
             where = first_difference(canonical.data, other.data)
             found.append(error(
                 "E504", other.file,
-                f"{conflict.kind} '{conflict.name}' is defined differently here and in {canonical.file}:"
-                f"{canonical.line} (first difference at {format_field(where) or 'the top level'})",
+                f"{conflict.kind} '{conflict.name}' has two shared definitions that differ: here and in "
+                f"{canonical.file}:{canonical.line} (first difference at {format_field(where) or 'the top level'}); "
+                f"a reference to '{conflict.name}' cannot tell which is meant",
                 related=(canonical.file,),
-                hint="copies of a target must be identical: update this copy, or rename it if it is a "
-                     "different target", **at(other, where)))
+                hint="keep one shared definition, rename one of them, or give it another metadata.namespace; "
+                     "a package that needs its own version keeps a copy in its dataset/, store/ or connector/ "
+                     "directory", **at(other, where)))
+    return found
+
+
+def _drift(graph: Graph) -> list[Diagnostic]:
+    """Copies of one physical dataset (same place in the same store, as OpenLineage names it) whose
+    contracts disagree: the packages that carry them read or write the data differently."""
+    found = []
+    for twins in physical_twins(graph).values():
+        first = graph.nodes[twins[0]]
+        for other_id in twins[1:]:
+            other = graph.nodes[other_id]
+            a, b = first.manifest.data.get("spec"), other.manifest.data.get("spec")
+            if a == b:
+                continue
+            where = ("spec",) + first_difference(a, b)
+            namespace, name = dataset_place(graph, first.id)
+            found.append(warning(
+                "W510", other.manifest.file,
+                f"contract drift: {other.id} and {first.id} describe one physical dataset ({namespace}/{name}) "
+                f"differently (first difference at {format_field(where)}; the other copy is "
+                f"{first.manifest.file}:{first.manifest.line})",
+                related=(first.manifest.file,),
+                hint="bring the copies into line (a package's copy of a contract should match the shared one)",
+                **at(other.manifest, where)))
     return found
 
 

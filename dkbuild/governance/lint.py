@@ -9,13 +9,13 @@ from typing import Callable
 
 from dkbuild.config_model import WorkspaceConfig
 from dkbuild.diagnostics import Diagnostic, sort_key
+from dkbuild.governance.failures import select_with_unloadable, unloadable_packages
 from dkbuild.governance.graph_rules import check_graph
 from dkbuild.governance.lintreport import LintReport
 from dkbuild.governance.manifest_rules import check_manifest
 from dkbuild.governance.policy import check_policies
 from dkbuild.graph.labels import Pattern, Scope, parse_pattern
 from dkbuild.graph.model import Graph, Node
-from dkbuild.graph.select import select
 from dkbuild.manifests.loader import LoadResult
 
 TargetCheck = Callable[[Node], list[Diagnostic]]
@@ -26,7 +26,8 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
     """`target_check` adds checks that need more than manifests (the build rules' runtime checks);
     the caller injects it so governance never imports the engine."""
     patterns = patterns or ["//..."]
-    targets = select(graph, patterns, current_package) if graph.nodes else set()
+    # A pattern may name a package whose dk.yaml could not be loaded: lint reports its errors.
+    targets, _broken = select_with_unloadable(graph, patterns, current_package, unloadable_packages(result, graph))
     parsed = [parse_pattern(p, current_package) for p in patterns]
     node_files = {d.file for n in graph.nodes.values() for d in n.definitions}
     files = {d.file for t in targets for d in graph.nodes[t].definitions}
@@ -52,7 +53,7 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
     kept = sorted({d for d in found if d.file in in_scope and d.code not in ignored}, key=sort_key)
     if strict:
         kept = [d.escalated() for d in kept]
-    return LintReport(kept, sorted(targets), sorted(in_scope), result.unusable)
+    return LintReport(kept, sorted(targets), sorted(in_scope))
 
 
 def _index_dirs(below: dict[str, set[str]], found: list[Diagnostic]) -> None:

@@ -13,7 +13,6 @@ class LintReport:
     diagnostics: list[Diagnostic]
     targets: list[str]
     files: list[str]
-    unusable: bool          # some input could not be loaded at all (exit 2)
 
     @property
     def errors(self) -> int:
@@ -25,4 +24,4 @@ class LintReport:
 
     @property
     def exit_code(self) -> int:
-        return 2 if self.unusable else (1 if self.errors else 0)
+        return 1 if self.errors else 0

@@ -63,7 +63,8 @@ def render_text(r: Report) -> str:
     out += ["", "Datasets"]
     for d in r["datasets"]:
         out.append(f"  {d['name']}  ns={d['namespace'] or '-'} owner={d['owner'] or '-'} "
-                   f"class={d['classification'] or 'unclassified'}{'  declassified' if d['declassified'] else ''}")
+                   f"class={d['classification'] or 'unclassified'}{'  declassified' if d['declassified'] else ''}"
+                   f"{'  EXTERNAL (not defined in this workspace)' if d['external'] else ''}")
         if d["has_pii"]:
             out.append(f"      PII: {_pii_cols(d)}")
     out += ["", "PII flows"]

@@ -1,7 +1,8 @@
 """Affected targets: the content-key diff between two graphs (DESIGN §4), each with its reasons.
 
-A target is matched across the two graphs by its identity (kind, name), never by its label, so a
-package that moved is the same target. It is affected when it is new, when its key changed, or when
+A target is matched across the two graphs by its identity (kind, namespace, name and scope: shared,
+or the package of a package-local copy), never by its label, so a package that moved is the same
+target. External nodes are not targets; a change to them shows in the keys of what references them. It is affected when it is new, when its key changed, or when
 its label changed (moved). Targets only in the old graph are reported as deleted.
 
 On request, dependents are added: downstream along the data flow (the Transforms that read what an
@@ -109,7 +110,9 @@ def affected(base: Keys, head: Keys, graph_base: Graph, graph_head: Graph,
     found: dict[str, tuple[Reason, ...]] = {}
     for label in sorted(graph_head.nodes):
         node = graph_head.nodes[label]
-        old = graph_base.identity.get((node.kind, node.name))
+        if node.external:            # not a target: its change shows in what references it
+            continue
+        old = graph_base.identity.get(node.identity)
         if old is None:
             found[label] = (Reason("new", {}),)
             continue
@@ -122,7 +125,7 @@ def affected(base: Keys, head: Keys, graph_base: Graph, graph_head: Graph,
         if reasons:
             found[label] = tuple(reasons)
     deleted = tuple(sorted(label for label, node in graph_base.nodes.items()
-                           if (node.kind, node.name) not in graph_head.identity))
+                           if not node.external and node.identity not in graph_head.identity))
     if dependents != "none":
         found.update(_dependents(found, deleted, graph_base, graph_head, transitive=dependents == "transitive"))
     targets = {label: AffectedTarget(label, graph_head.nodes[label].kind, graph_head.nodes[label].name, reasons)
@@ -148,7 +151,7 @@ def _dependents(found: dict[str, tuple[Reason, ...]], deleted: tuple[str, ...], 
     for gone in deleted:
         for edge in sorted(graph_base.in_edges.get(gone, ()), key=lambda e: (e.src, e.field)):
             src = graph_base.nodes[edge.src]
-            now = graph_head.identity.get((src.kind, src.name))
+            now = graph_head.identity.get(src.identity)
             if now is not None:
                 reach(now, gone, edge)
     level = sorted(found) + frontier
@@ -215,7 +218,12 @@ def _reference_reasons(old: list[list[str]], new: list[list[str]], graph_base: G
     new_keys = {tuple(r[:4]): r[4] for r in new}
 
     def label_of(kind: str, name: str) -> str:
-        return graph_head.identity.get((kind, name)) or graph_base.identity.get((kind, name)) or f"{kind} {name}"
+        node = graph_head.lookup(kind, name) or graph_base.lookup(kind, name)
+        return node.id if node is not None else f"{kind} {name}"
+
+    def defined(graph: Graph, kind: str, name: str) -> bool:
+        node = graph.lookup(kind, name)
+        return node is not None and not node.external
 
     reasons = []
     for ref in sorted(set(old_keys) | set(new_keys)):
@@ -225,7 +233,9 @@ def _reference_reasons(old: list[list[str]], new: list[list[str]], graph_base: G
         elif ref not in new_keys:
             change = "removed"
         elif old_keys[ref] != new_keys[ref]:
-            change = "modified"
+            # A definition that went away leaves the reference pointing outside the workspace.
+            was, now = defined(graph_base, kind, name), defined(graph_head, kind, name)
+            change = "removed" if was and not now else "added" if now and not was else "modified"
         else:
             continue
         reasons.append(Reason("reference", {"label": label_of(kind, name), "kind": kind, "name": name,

@@ -6,39 +6,151 @@ import posixpath
 from collections import defaultdict
 from typing import Any, NamedTuple
 
-from dkbuild.graph.model import ColumnEdge, Conflict, Dangling, Edge, EdgeKind, Graph, Node
+from dkbuild.graph.model import EXTERNAL, ColumnEdge, Conflict, Dangling, Edge, EdgeKind, ExternalRef, Graph, Node
 from dkbuild.manifests.layout import PACKAGE_FILE
 from dkbuild.manifests.manifest import Manifest, format_field
 from dkbuild.manifests.models import DataSet, DataSetGroup, Store, Transform
 
 _LAYOUT_RANK = {"dk.yaml": 0, "scaffold": 1, "flat": 2}
+# References go down this order (a Transform to DataSets, a group to DataSets and its Store, a
+# DataSet to its Store, a Store to its Connector), so a kind's references resolve to nodes of
+# kinds already placed.
+KIND_ORDER = ("Connector", "Store", "DataSet", "DataSetGroup", "Transform")
+EXTERNAL_API = "datakit.infoblox.dev/v1alpha1"     # of an external target's stand-in manifest
+_EXTERNAL_DIR = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group",
+                 "Transform": "transform"}
+
+
+def is_package_local(m: Manifest) -> bool:
+    """A copy kept inside a package for that package (its flat resource dirs, or a scaffolding file
+    inside it), as opposed to a shared definition: a `dk.yaml` document, or a scaffolding file
+    outside any package."""
+    return m.layout == "flat" or (m.layout == "scaffold" and posixpath.dirname(m.file) != m.package)
 
 
 def build_graph(manifests: list[Manifest]) -> Graph:
+    """Place every definition into a node, resolving each reference as dk does: the referring
+    package's own copy first, then a shared definition, else an external node. Copies with the same
+    content and the same resolved references are one node; a package-local copy that differs is a
+    node of its own, visible only from its package."""
     graph = Graph()
-    copies: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+    by_kind: dict[str, list[Manifest]] = defaultdict(list)
     for m in manifests:
         if m.name:
-            copies[(m.kind, m.name)].append(m)
-    for (kind, name), defs in sorted(copies.items()):
-        defs.sort(key=lambda d: (_LAYOUT_RANK[d.layout], len(d.label), d.label))
-        canonical = defs[0]
-        if any(d.normalized != canonical.normalized for d in defs[1:]):
-            graph.conflicts.append(Conflict(kind, name, tuple(defs)))
-        node = Node(_primary_label(canonical), kind, name, canonical, tuple(defs))
-        graph.nodes[node.id] = node
-        graph.identity[(kind, name)] = node.id
-        graph.out_edges[node.id] = []
-        graph.in_edges[node.id] = []
-        graph.aliases.setdefault(node.id, node.id)
-        for d in defs:
-            graph.aliases.setdefault(d.label, node.id)
-            graph.package_nodes.setdefault(d.package, set()).add(node.id)
+            by_kind[m.kind].append(m)
+    resolver = _Resolver(graph)
+    for kind in KIND_ORDER:
+        _place(graph, resolver, kind, by_kind.get(kind, []))
     _package_defaults(graph, manifests)
     index = _Index(graph)
     for node_id in sorted(graph.nodes):
-        _add_references(graph, graph.nodes[node_id], index)
+        if not graph.nodes[node_id].external:
+            _add_references(graph, graph.nodes[node_id], index, resolver)
+    for ids in graph.by_name.values():
+        ids.sort(key=lambda n: (graph.nodes[n].scope != "", n))
     return graph
+
+
+def _sort_key(d: Manifest) -> tuple[int, int, str]:
+    return (_LAYOUT_RANK[d.layout], len(d.label), d.label)
+
+
+def _namespace(m: Manifest) -> str:
+    metadata = m.data.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    return namespace if isinstance(namespace, str) else ""
+
+
+def _place(graph: Graph, resolver: _Resolver, kind: str, defs: list[Manifest]) -> None:
+    """Nodes for the definitions of one kind."""
+    def signature(d: Manifest) -> tuple[str, tuple[str, ...]]:
+        targets = tuple(resolver.resolve(d.package, _namespace(d), k, v)[0] if k is not None else repr(v)
+                        for k, v, _edge, _path in links_of(d).refs)
+        return (d.normalized, targets)
+
+    shared: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+    local: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+    for d in sorted(defs, key=_sort_key):
+        (local if is_package_local(d) else shared)[(_namespace(d), d.name)].append(d)
+    shared_sig: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+    placed: dict[tuple[str, str], Node] = {}
+    for (namespace, name), group in sorted(shared.items()):
+        canonical = group[0]
+        if any(signature(d) != signature(canonical) for d in group[1:]):
+            graph.conflicts.append(Conflict(kind, name, tuple(group)))
+        shared_sig[(namespace, name)] = signature(canonical)
+        placed[(namespace, name)] = _add_node(graph, kind, name, group, "")
+    clusters: dict[tuple[str, str, tuple[str, tuple[str, ...]]], list[Manifest]] = defaultdict(list)
+    for (namespace, name), group in sorted(local.items()):
+        for d in group:
+            sig = signature(d)
+            if shared_sig.get((namespace, name)) == sig:       # a faithful copy of the shared one
+                _add_definition(graph, placed[(namespace, name)], d)
+            else:
+                clusters[(namespace, name, sig)].append(d)
+    for (namespace, name, _sig), group in sorted(clusters.items(), key=lambda item: item[1][0].label):
+        _add_node(graph, kind, name, group, group[0].package)
+
+
+def _add_node(graph: Graph, kind: str, name: str, defs: list[Manifest], scope: str) -> Node:
+    canonical = defs[0]
+    node = Node(_primary_label(canonical), kind, name, canonical, tuple(defs), scope)
+    _register(graph, node)
+    for d in defs:
+        graph.aliases.setdefault(d.label, node.id)
+        graph.package_nodes.setdefault(d.package, set()).add(node.id)
+    return node
+
+
+def _add_definition(graph: Graph, node: Node, d: Manifest) -> None:
+    updated = Node(node.id, node.kind, node.name, node.manifest, node.definitions + (d,), node.scope)
+    graph.nodes[node.id] = updated
+    graph.aliases.setdefault(d.label, node.id)
+    graph.package_nodes.setdefault(d.package, set()).add(node.id)
+
+
+def _register(graph: Graph, node: Node) -> None:
+    graph.nodes[node.id] = node
+    graph.identity.setdefault(node.identity, node.id)
+    graph.by_name.setdefault((node.kind, node.name), []).append(node.id)
+    graph.out_edges[node.id] = []
+    graph.in_edges[node.id] = []
+    graph.aliases.setdefault(node.id, node.id)
+
+
+class _Resolver:
+    """Which node a name means from inside one package: the package's own copy, then a shared
+    definition (the referrer's namespace first), else an external node made on first use."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def resolve(self, package: str, namespace: str, kind: str, name: str) -> tuple[str, bool]:
+        """(node id, whether it is external)."""
+        nodes = [self.graph.nodes[n] for n in self.graph.by_name.get((kind, name), ())]
+        own = [n for n in nodes if n.scope not in ("", EXTERNAL) and any(d.package == package for d in n.definitions)]
+        shared = [n for n in nodes if n.scope == ""]
+        for found in (own, shared):
+            if found:
+                same = [n for n in found if n.namespace == namespace]
+                return min(same or found, key=lambda n: n.id).id, False
+        return self.external(kind, name).id, True
+
+    def external(self, kind: str, name: str) -> Node:
+        node_id = f"{EXTERNAL}//{_EXTERNAL_DIR.get(kind, kind.lower())}:{name}"
+        node = self.graph.nodes.get(node_id)
+        if node is None:
+            data = {"apiVersion": EXTERNAL_API, "kind": kind, "metadata": {"name": name}, "spec": {}}
+            stand_in = Manifest(kind, name, "", -1, 0, "", "external", data, _model(kind, data))
+            node = Node(node_id, kind, name, stand_in, (), EXTERNAL)
+            _register(self.graph, node)
+        return node
+
+
+def _model(kind: str, data: dict[str, Any]) -> Any:
+    from dkbuild.manifests.models import MODEL_OF_KIND
+
+    return MODEL_OF_KIND[kind].model_validate(data)
 
 
 class _Index:
@@ -62,7 +174,7 @@ class _Index:
                     for item in links_of(node.manifest).labels:
                         self._labelled[item].add(node.id)
         if not tags:
-            return {n.id for n in self.graph.nodes.values() if n.kind == "DataSet"}
+            return {n.id for n in self.graph.nodes.values() if n.kind == "DataSet" and not n.external}
         found = [self._labelled.get(item, set()) for item in tags.items()]
         return set.intersection(*found)
 
@@ -136,30 +248,32 @@ def _package_defaults(graph: Graph, manifests: list[Manifest]) -> None:
             graph.ambiguous_default[package] = tuple(sorted(d.label for d in docs))
 
 
-def _ref(graph: Graph, node: Node, kind: str, name: str, edge: EdgeKind, path: tuple[str | int, ...]) -> None:
-    target = graph.identity.get((kind, name))
+def _ref(graph: Graph, node: Node, resolver: _Resolver, kind: str, name: str, edge: EdgeKind,
+         path: tuple[str | int, ...]) -> None:
+    target, external = resolver.resolve(node.package, node.namespace, kind, name)
     where = format_field(path)
-    if target is None:
-        graph.dangling.append(Dangling(node.id, where, kind, name))
-    else:
-        graph.add_edge(Edge(node.id, target, edge, where))
+    if external:
+        graph.externals.append(ExternalRef(node.id, where, kind, name))
+    graph.add_edge(Edge(node.id, target, edge, where))
 
 
-def _add_references(graph: Graph, node: Node, index: _Index) -> None:
+def _add_references(graph: Graph, node: Node, index: _Index, resolver: _Resolver) -> None:
     links = links_of(node.manifest)
     for kind, target, edge, path in links.refs:
         if kind is None:
             _tag_refs(graph, node, dict(target), edge, path, index)
         else:
-            _ref(graph, node, kind, target, edge, path)
+            _ref(graph, node, resolver, kind, target, edge, path)
     if links.lineage:
-        _column_refs(graph, node, links, index)
+        _column_refs(graph, node, links, index, resolver)
 
 
 def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
               path: tuple[str | int, ...], index: _Index) -> None:
-    """dk never resolved tag selectors; dkb selects every DataSet whose labels include all the tags."""
-    matched = index.tagged(tags)
+    """dk never resolved tag selectors; dkb selects every DataSet visible from the referring
+    package whose labels include all the tags."""
+    matched = {n for n in index.tagged(tags)
+               if graph.nodes[n].scope == "" or any(d.package == node.package for d in graph.nodes[n].definitions)}
     if not matched:
         selector = ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
         graph.dangling.append(Dangling(node.id, format_field(path), "DataSet", f"tags {selector}"))
@@ -167,12 +281,22 @@ def _tag_refs(graph: Graph, node: Node, tags: dict[str, str], edge: EdgeKind,
         graph.add_edge(Edge(node.id, other, edge, format_field(path)))
 
 
-def _column_refs(graph: Graph, node: Node, links: Links, index: _Index) -> None:
-    """Column lineage is data flow, not a build dependency: it goes to graph.columns only."""
+def _column_refs(graph: Graph, node: Node, links: Links, index: _Index, resolver: _Resolver) -> None:
+    """Column lineage is data flow, not a build dependency: it goes to graph.columns only. A column
+    of an external dataset is taken on trust (its columns are not known here)."""
     for i, name, source, masking in links.lineage:
         dataset, _, source_column = source.partition(".")
-        upstream = graph.lookup("DataSet", dataset)
-        if upstream is None or not source_column or source_column not in index.columns(upstream):
-            graph.dangling.append(Dangling(node.id, format_field(("spec", "schema", i, "from")), "column", source))
+        where = format_field(("spec", "schema", i, "from"))
+        if not dataset or not source_column:
+            graph.dangling.append(Dangling(node.id, where, "column", source))
+            continue
+        upstream_id, external = resolver.resolve(node.package, node.namespace, "DataSet", dataset)
+        upstream = graph.nodes[upstream_id]
+        if external:
+            graph.externals.append(ExternalRef(node.id, where, "column", source))
+            graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, name, masking))
+            continue
+        if source_column not in index.columns(upstream):
+            graph.dangling.append(Dangling(node.id, where, "column", source))
             continue
         graph.columns.append(ColumnEdge(upstream.id, source_column, node.id, name, masking))

@@ -23,17 +23,40 @@ class EdgeKind(str, Enum):
     MEMBER = "member"
 
 
+EXTERNAL = "@external"
+
+
 @dataclass(frozen=True, eq=False)
 class Node:
-    id: str                              # the primary label
+    id: str                              # the primary label (`@external//<kind>:<name>` for externals)
     kind: str
     name: str
     manifest: Manifest                   # the canonical definition
     definitions: tuple[Manifest, ...]    # every copy of this target (identical, or a lint error)
+    # Where the target is visible: "" for a shared definition (seen from every package), the owning
+    # package for a package-local copy that differs from the shared one, EXTERNAL for a reference
+    # that nothing in the workspace defines.
+    scope: str = ""
 
     @property
     def package(self) -> str:
         return self.manifest.package
+
+    @property
+    def external(self) -> bool:
+        return self.scope == EXTERNAL
+
+    @property
+    def namespace(self) -> str:
+        metadata = self.manifest.data.get("metadata")
+        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+        return namespace if isinstance(namespace, str) else ""
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What matches a target across two revisions (never its label, so a move is a move):
+        kind, namespace, name and scope."""
+        return (self.kind, self.namespace, self.name, self.scope)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -68,10 +91,20 @@ class Dangling:
 
 @dataclass(frozen=True)
 class Conflict:
-    """Copies of one target identity whose content differs."""
+    """Shared definitions of one target identity whose content differs: no reference to the name
+    can be resolved to one of them."""
     kind: str
     name: str
     definitions: tuple[Manifest, ...]
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """A reference to a target the workspace does not define; it leads to an external node."""
+    node: str           # the referring node
+    field: str
+    kind: str
+    name: str
 
 
 @dataclass
@@ -84,9 +117,11 @@ class Graph:
     package_nodes: dict[str, set[str]] = field(default_factory=dict)
     package_default: dict[str, str] = field(default_factory=dict)  # package -> its dk.yaml target
     ambiguous_default: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    identity: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> node id
+    identity: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # Node.identity -> id
+    by_name: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (kind, name) -> ids, shared first
     dangling: list[Dangling] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
+    externals: list[ExternalRef] = field(default_factory=list)
 
     # Pickled (in snapshots) with the column edges as one opaque value, unpickled on first use:
     # they are the most numerous objects of a graph, and only lineage and policies read them.
@@ -116,8 +151,14 @@ class Graph:
         return [e.src for e in self.in_edges.get(node, ())]
 
     def lookup(self, kind: str, name: str) -> Node | None:
-        node_id = self.identity.get((kind, name))
-        return self.nodes[node_id] if node_id else None
+        """The target a name means workspace-wide: its shared definition, else the first copy
+        (package-local copies that differ are found through references, not by name)."""
+        ids = self.by_name.get((kind, name))
+        return self.nodes[ids[0]] if ids else None
+
+    def defined(self) -> list[Node]:
+        """Every node that a manifest defines (no externals), sorted by id."""
+        return [self.nodes[n] for n in sorted(self.nodes) if not self.nodes[n].external]
 
     @property
     def edges(self) -> list[Edge]:

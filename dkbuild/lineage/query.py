@@ -27,6 +27,7 @@ context (a backwards-compatible subclass of `Context`) and returns `(ids, reason
 from __future__ import annotations
 
 import difflib
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,18 @@ def _dataset_by_word(graph: Graph, word: str) -> str | None:
     return None
 
 
+def _package_by_word(graph: Graph, word: str, current_package: str) -> str | None:
+    """A package as `dk lineage <package>` names it: its Transform's name, or its directory
+    (`transforms/enrich`, `./enrich` relative to the current directory)."""
+    node = graph.lookup("Transform", word)
+    if node is not None:
+        return node.id
+    if word.startswith("//") or "(" in word:
+        return None
+    directory = posixpath.normpath(posixpath.join(current_package, word)).strip("/")
+    return graph.package_default.get("" if directory == "." else directory)
+
+
 def _schema(graph: Graph, dataset: str) -> list[str]:
     return [c.name for c in graph.nodes[dataset].manifest.model.spec.schema_]
 
@@ -117,6 +130,9 @@ def resolve(graph: Graph, text: str, current_package: str = "") -> Target:
     dataset = _dataset_by_word(graph, text)
     if dataset is not None:
         return Target(text, frozenset({dataset}))
+    package = _package_by_word(graph, text, current_package)
+    if package is not None:
+        return Target(text, frozenset({package}))
     try:
         return Target(text, frozenset(evaluate(text, graph, current_package)))
     except PatternError:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dkbuild.graph.model import EdgeKind, Graph
+from dkbuild.lineage.naming import physical_twins
 
 UP, DOWN = "up", "down"
 
@@ -107,6 +108,15 @@ def dataset_lineage(graph: Graph, roots: Iterable[str], direction: str = DOWN,
         if (a, b) not in seen_edges:
             seen_edges.add((a, b))
             result.edges.append((a, b))
+
+    twins = {d: ids for ids in physical_twins(graph).values() for d in ids}
+    if twins:
+        # A package's own copy of a dataset is the same data as the copies elsewhere: the walk
+        # crosses from one to the transforms of the others.
+        plain_step = step_t
+
+        def step_t(graph: Graph, dataset: str) -> list[str]:  # noqa: F811 - the twin-aware step
+            return sorted({t for d in twins.get(dataset, (dataset,)) for t in plain_step(graph, d)})
 
     queue: deque[str] = deque()
     for root in root_ids:

@@ -10,7 +10,7 @@ from dkbuild.diagnostics import Diagnostic
 from dkbuild.manifests.manifest import Manifest
 from dkbuild.sources import FileIndex
 
-# Codes of diagnostics that make the input unusable (exit 2).
+# Codes of diagnostics that mean a file (or one document of it) was not loaded at all.
 LOAD_ERROR_CODES = frozenset({"E100", "E101", "E002", "E102", "E103", "E104", "E105", "E106",
                               "E107", "E108", "E110", "E111", "E112"})
 
@@ -22,5 +22,7 @@ class LoadResult:
     files: FileIndex
 
     @property
-    def unusable(self) -> bool:
-        return any(d.is_error and d.code in LOAD_ERROR_CODES for d in self.diagnostics)
+    def skipped(self) -> list[Diagnostic]:
+        """Why files, or documents of them, were left out of the graph: each fails its own target
+        (and what depends on it) and nothing else."""
+        return [d for d in self.diagnostics if d.is_error and d.code in LOAD_ERROR_CODES]
