@@ -196,3 +196,19 @@ def test_html_renders_in_headless_chromium(example, tmp_path: Path) -> None:
 def test_schema_is_valid_and_shipped() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
     assert json.loads((Path(__file__).parents[1] / "dkbuild/governance/report.schema.json").read_text()) == schema()
+
+
+def test_external_datasets_are_reported_and_marked(workspace, dkb) -> None:
+    # dk never resolves references: a dataset no manifest defines is listed as external, not dropped.
+    root = workspace({"pipelines/ext/dk.yaml": transform("ext", ["partner-feed"], ["ext-out"]),
+                      "datasets/ext-out/dk.yaml": dataset("ext-out")})
+    doc = report_of(root)
+    validate(doc)
+    rows = {d["name"]: d for d in doc["datasets"]}
+    assert rows["partner-feed"]["external"] is True and rows["partner-feed"]["consumers"] == ["ext"]
+    assert rows["ext-out"]["external"] is False
+    classified = next(p for p in doc["policies"] if p["id"] == "classification_present")
+    assert not any("partner-feed" in v["message"] for v in classified["violations"])   # not ours to fix
+    text = dkb("governance", "report", "--all", cwd=root)
+    assert text.code == 0 and "partner-feed" in text.out and "EXTERNAL" in text.out
+    assert dkb("governance", "report", "--all", "//pipelines/...", cwd=root).code == 2

@@ -262,3 +262,14 @@ def test_cli_unknown_targets_exit_2(dkb, workspace):
     root = workspace({"datasets/mid/dk.yaml": dataset("mid", columns=[col("x", **{"from": "raw.missing"})])})
     r = dkb("lineage", "mid.x", "--upstream", cwd=root)
     assert r.code == 0 and "unresolved from: mid.x <- raw.missing" in r.out
+
+
+def test_lineage_of_a_package_by_name_or_directory_with_externals(workspace, dkb) -> None:
+    root = workspace({"pipelines/ext/dk.yaml": transform("ext", ["partner-feed"], ["ext-out"]),
+                      "datasets/ext-out/dk.yaml": dataset("ext-out")})
+    by_name = dkb("lineage", "ext", "--output", "json", cwd=root)          # as `dk lineage <package>`
+    assert by_name.code == 0, by_name
+    upstream = {n["id"]: n for n in by_name.json()["upstream"]["nodes"]}
+    assert upstream["@external//dataset:partner-feed"]["external"] is True
+    by_dir = dkb("lineage", "./ext", cwd=root / "pipelines")
+    assert by_dir.code == 0 and "@external//dataset:partner-feed (external)" in by_dir.out

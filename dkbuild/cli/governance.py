@@ -25,9 +25,10 @@ def governance_group() -> None:
 @click.option("-o", "out_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the report to FILE instead of stdout.")
 @click.option("--fail-on-violation", is_flag=True, help="Exit 1 when a policy fails.")
+@click.option("--all", "everything", is_flag=True, help="Every package and dataset (dk's spelling of //...).")
 @click.pass_context
 def report_command(ctx: click.Context, patterns: tuple[str, ...], filters: tuple[str, ...], namespace: str | None,
-                   output: str, out_file: str | None, fail_on_violation: bool) -> None:
+                   output: str, out_file: str | None, fail_on_violation: bool, everything: bool) -> None:
     """Report classification, owners, PII columns and flows, and policy compliance (default //...).
 
     Exit 0 (1 with --fail-on-violation when a policy fails), 2 on bad input or arguments.
@@ -40,6 +41,8 @@ def report_command(ctx: click.Context, patterns: tuple[str, ...], filters: tuple
     )
     from dkbuild.graph.select import select
 
+    if everything and patterns:
+        raise click.UsageError("--all reports on everything; give it or patterns, not both")
     loaded = load_workspace_graph(ctx, "json" if output == "json" else "text")
     try:
         parsed = parse_filters(filters, namespace)

@@ -52,12 +52,13 @@ class BuildTarget:
 
 
 def references_of(graph: Graph, node_id: str) -> tuple[Node, ...]:
-    """The closure of what a Transform references, without other Transforms."""
+    """The closure of what a Transform references, without other Transforms, and without external
+    targets (the workspace has no manifest of them to pack)."""
     seen: set[str] = set()
     stack = list(graph.dependencies(node_id))
     while stack:
         current = stack.pop()
-        if current in seen or graph.nodes[current].kind == "Transform":
+        if current in seen or graph.nodes[current].kind == "Transform" or graph.nodes[current].external:
             continue
         seen.add(current)
         stack.extend(graph.dependencies(current))

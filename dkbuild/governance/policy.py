@@ -71,6 +71,8 @@ def _pii_propagation(graph: Graph) -> list[Diagnostic]:
 
     for edge in graph.columns:
         source = graph.nodes[edge.src]
+        if source.external:          # its columns, PII or not, are not known here
+            continue
         _, source_column = column_at(edge.src, edge.src_column)
         if not source_column.pii:
             continue
