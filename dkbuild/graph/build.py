@@ -55,39 +55,39 @@ def _sort_key(d: Manifest) -> tuple[int, int, str]:
     return (_LAYOUT_RANK[d.layout], len(d.label), d.label)
 
 
-def _namespace(m: Manifest) -> str:
-    metadata = m.data.get("metadata")
-    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
-    return namespace if isinstance(namespace, str) else ""
-
-
 def _place(graph: Graph, resolver: _Resolver, kind: str, defs: list[Manifest]) -> None:
-    """Nodes for the definitions of one kind."""
+    """Nodes for the definitions of one kind. Contents are compared only where there is something
+    to compare (several definitions of one name), so an unchanged workspace's bodies stay unread."""
+    def targets(d: Manifest) -> tuple[str, ...]:
+        return tuple(resolver.resolve(d.package, d.namespace, k, v)[0] if k is not None else repr(v)
+                     for k, v, _edge, _path in links_of(d).refs)
+
     def signature(d: Manifest) -> tuple[str, tuple[str, ...]]:
-        targets = tuple(resolver.resolve(d.package, _namespace(d), k, v)[0] if k is not None else repr(v)
-                        for k, v, _edge, _path in links_of(d).refs)
-        return (d.normalized, targets)
+        return (d.normalized, targets(d))
 
     shared: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
     local: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
     for d in sorted(defs, key=_sort_key):
-        (local if is_package_local(d) else shared)[(_namespace(d), d.name)].append(d)
-    shared_sig: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+        (local if is_package_local(d) else shared)[(d.namespace, d.name)].append(d)
     placed: dict[tuple[str, str], Node] = {}
     for (namespace, name), group in sorted(shared.items()):
         canonical = group[0]
-        if any(signature(d) != signature(canonical) for d in group[1:]):
-            graph.conflicts.append(Conflict(kind, name, tuple(group)))
-        shared_sig[(namespace, name)] = signature(canonical)
+        if len(group) > 1:
+            first = signature(canonical)
+            if any(signature(d) != first for d in group[1:]):
+                graph.conflicts.append(Conflict(kind, name, tuple(group)))
         placed[(namespace, name)] = _add_node(graph, kind, name, group, "")
-    clusters: dict[tuple[str, str, tuple[str, tuple[str, ...]]], list[Manifest]] = defaultdict(list)
+    clusters: dict[tuple[str, str, object], list[Manifest]] = defaultdict(list)
     for (namespace, name), group in sorted(local.items()):
+        home = placed.get((namespace, name))
+        alone = home is None and len(group) == 1
         for d in group:
-            sig = signature(d)
-            if shared_sig.get((namespace, name)) == sig:       # a faithful copy of the shared one
-                _add_definition(graph, placed[(namespace, name)], d)
+            if alone:                       # nothing to compare it with
+                clusters[(namespace, name, None)].append(d)
+            elif home is not None and signature(d) == signature(home.manifest):   # a faithful copy
+                _add_definition(graph, home, d)
             else:
-                clusters[(namespace, name, sig)].append(d)
+                clusters[(namespace, name, signature(d))].append(d)
     for (namespace, name, _sig), group in sorted(clusters.items(), key=lambda item: item[1][0].label):
         _add_node(graph, kind, name, group, group[0].package)
 

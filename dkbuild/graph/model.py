@@ -48,9 +48,7 @@ class Node:
 
     @property
     def namespace(self) -> str:
-        metadata = self.manifest.data.get("metadata")
-        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
-        return namespace if isinstance(namespace, str) else ""
+        return self.manifest.namespace
 
     @property
     def identity(self) -> tuple[str, str, str, str]:

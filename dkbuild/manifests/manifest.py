@@ -51,6 +51,15 @@ class Manifest:
         spec = self.data.get("spec") if self.kind == "Transform" else None
         runtime = spec.get("runtime") if isinstance(spec, dict) else None
         self.__dict__["runtime"] = runtime if isinstance(runtime, str) else None
+        metadata = self.data.get("metadata")
+        namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+        self.__dict__["namespace"] = namespace if isinstance(namespace, str) else ""
+
+    @property
+    def namespace(self) -> str:
+        """metadata.namespace ("" when unset): part of a target's identity, kept with the location
+        so that building a graph never unpickles a body."""
+        return self.__dict__["namespace"]
 
     @property
     def runtime(self) -> str | None:
@@ -79,7 +88,7 @@ class Manifest:
             body = pickle.dumps((self.data, self.positions), protocol=pickle.HIGHEST_PROTOCOL)
             self.__dict__["_body"] = body
         return (_lean_manifest, (self.kind, self.name, self.file, self.doc_index, self.line, self.package,
-                                 self.layout, self.runtime, body, self.__dict__.get("_derived")))
+                                 self.layout, self.runtime, body, self.__dict__.get("_derived"), self.namespace))
 
     def derived(self, name: str, compute: Callable[[Manifest], Any]) -> Any:
         """`compute(self)`, remembered under `name` and pickled (packed) with the location, so that
@@ -117,10 +126,11 @@ class Manifest:
 
 
 def _lean_manifest(kind: str, name: str, file: str, doc_index: int, line: int, package: str, layout: str,
-                   runtime: str | None, body: bytes, derived: dict[str, bytes] | None = None) -> Manifest:
+                   runtime: str | None, body: bytes, derived: dict[str, bytes] | None = None,
+                   namespace: str = "") -> Manifest:
     manifest = object.__new__(Manifest)
     manifest.__dict__.update(kind=kind, name=name, file=file, doc_index=doc_index, line=line,
-                             package=package, layout=layout, runtime=runtime, _body=body)
+                             package=package, layout=layout, runtime=runtime, namespace=namespace, _body=body)
     if derived:
         manifest.__dict__["_derived"] = derived
     return manifest
