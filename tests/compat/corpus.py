@@ -15,11 +15,13 @@ repository with one commit.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,3 +206,27 @@ def layout_blob(ws: Path, digest: str) -> bytes:
 
 def layout_index(ws: Path) -> dict[str, Any]:
     return json.loads((ws / ".dkb" / "oci" / "index.json").read_text())
+
+
+def artifact_files(ws: Path, digest: str) -> dict[str, bytes]:
+    """Every file a locally built artifact carries: its config, and each layer's tar members (or the
+    layer itself when it is no tar), keyed "config", "layer<i>:<member>"."""
+    manifest = json.loads(layout_blob(ws, digest))
+    files = {"config": layout_blob(ws, manifest["config"]["digest"])}
+    for index, layer in enumerate(manifest.get("layers") or []):
+        data = layout_blob(ws, layer["digest"])
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                for member in tar.getmembers():
+                    extracted = tar.extractfile(member) if member.isfile() else None
+                    if extracted is not None:
+                        files[f"layer{index}:{member.name}"] = extracted.read()
+        except tarfile.TarError:
+            files[f"layer{index}"] = data
+    return files
+
+
+def built_packages(report: dict[str, Any]) -> list[str]:
+    """The package artifact digests of a build report (`dkb build --output json`)."""
+    return [t["artifacts"]["package"] for t in report.get("targets") or []
+            if (t.get("artifacts") or {}).get("package")]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.corpus import Workspace, layout_blob, layout_index
+from tests.compat.corpus import Workspace, built_packages, layout_blob, layout_index
 from tests.conftest import Result, git
 from tests.registry import Registry
 
@@ -49,7 +49,7 @@ def test_lint_strict_passes(corpus: Workspace) -> None:
 
 def test_build_produces_every_package_artifact(corpus: Workspace) -> None:
     report = build(corpus)
-    digests = [t["artifacts"]["package"] for t in report["targets"] if (t.get("artifacts") or {}).get("package")]
+    digests = built_packages(report)
     listed = {m["digest"] for m in layout_index(corpus.root)["manifests"]}
     assert set(digests) <= listed, "every built package artifact is in .dkb/oci/index.json"
     built = sorted((package_config(corpus, d)["manifest"]["metadata"].get("namespace") or "",
@@ -120,7 +120,5 @@ def test_build_with_a_directory_argument(corpus: Workspace) -> None:
     for transform in corpus.transforms:
         arg = f"./{transform.directory}" if transform.directory else "."
         res = ok(corpus.once("build", arg, "--output", "json"), f"build {arg}", corpus)
-        digests = [t["artifacts"]["package"] for t in res.json()["targets"]
-                   if (t.get("artifacts") or {}).get("package")]
-        names = [package_config(corpus, d)["manifest"]["metadata"]["name"] for d in digests]
+        names = [package_config(corpus, d)["manifest"]["metadata"]["name"] for d in built_packages(res.json())]
         assert transform.name in names, f"`dkb build {arg}` builds {transform.name}: {res!r}"
