@@ -4,7 +4,6 @@ registry, each shared by the tests of a session (pytest-xdist: one of each per w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

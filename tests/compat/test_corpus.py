@@ -8,7 +8,6 @@ import json
 import subprocess
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.compat.corpus import Workspace, artifact_files, built_packages, layout_blob, layout_index
