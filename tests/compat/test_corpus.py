@@ -118,8 +118,8 @@ def test_promoted_values_render_a_pullable_package_reference(corpus: Workspace, 
 
 
 def skopeo_digest(reference: str) -> str | None:
-    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
-                         capture_output=True, timeout=60)
+    raw = subprocess.run(["skopeo", "--command-timeout", "30s", "inspect", "--raw", "--tls-verify=false",
+                          f"docker://{reference}"], capture_output=True, timeout=60)
     return "sha256:" + hashlib.sha256(raw.stdout).hexdigest() if raw.returncode == 0 else None
 
 
@@ -131,16 +131,20 @@ def test_artifact_layers_are_what_dk_reads(corpus: Workspace) -> None:
         manifest = json.loads(layout_blob(corpus.root, digest))
         config = package_config(corpus, digest)
         meta = config["manifest"]["metadata"]
-        (transform,) = [t for t in corpus.transforms if (t.name, t.namespace) == (meta["name"], meta.get("namespace") or "")]
+        (transform,) = [t for t in corpus.transforms
+                        if (t.name, t.namespace) == (meta["name"], meta.get("namespace") or "")]
         first, second = manifest["layers"][:2]
-        assert (first["mediaType"], first.get("annotations")) == (DK_MANIFEST_LAYER, {"io.infoblox.dk.layer.type": "manifests"})
-        assert (second["mediaType"], second.get("annotations")) == (OCI_TAR_GZIP, {"io.infoblox.dk.layer.type": "content"})
-        carried = {k.split(":", 1)[1]: v for k, v in artifact_files(corpus.root, digest).items() if k.startswith("layer0:")}
+        assert first["mediaType"] == DK_MANIFEST_LAYER, first
+        assert first.get("annotations") == {"io.infoblox.dk.layer.type": "manifests"}, first
+        assert second["mediaType"] == OCI_TAR_GZIP, second
+        assert second.get("annotations") == {"io.infoblox.dk.layer.type": "content"}, second
+        carried = {key.split(":", 1)[1].removeprefix("./"): data
+                   for key, data in artifact_files(corpus.root, digest).items() if key.startswith("layer0:")}
         package_dir = corpus.root / transform.directory
         expected = {"dk.yaml": (package_dir / "dk.yaml").read_bytes()}
-        expected |= {str(p.relative_to(package_dir)): p.read_bytes() for p in sorted((package_dir / "schemas").rglob("*"))
-                     if p.is_file()}
-        assert {k.removeprefix("./"): v for k, v in carried.items()} == expected, f"{transform.file}: layer 1 holds dk.yaml and schemas/"
+        expected |= {str(p.relative_to(package_dir)): p.read_bytes()
+                     for p in sorted((package_dir / "schemas").rglob("*")) if p.is_file()}
+        assert carried == expected, f"{transform.file}: layer 1 holds the original dk.yaml and schemas/"
         assert {"manifest", "kind", "buildInfo"} <= set(config) and config["kind"] == "Transform", config
         annotations = manifest.get("annotations") or {}
         assert annotations.get("org.opencontainers.image.title") == transform.name, annotations

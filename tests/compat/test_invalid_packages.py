@@ -64,8 +64,11 @@ CASES: dict[str, tuple[Callable[[], dict[str, Any]], str, tuple[str, ...]]] = {
 }
 
 
+Invalid = tuple[Path, str, tuple[str, ...]]      # workspace, the wrong file, the fields to name
+
+
 @pytest.fixture(scope="module", params=sorted(CASES))
-def invalid(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, tuple[str, ...]]:
+def invalid(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Invalid:
     make, wrong_file, fields = CASES[request.param]
     return dk.workspace(tmp_path_factory.mktemp(request.param), make()), wrong_file, fields
 
@@ -76,7 +79,7 @@ def test_the_valid_base_package_lints_clean(tmp_path: Path) -> None:
     assert res.code == 0, res
 
 
-def test_lint_rejects_naming_the_field_and_the_file(invalid: tuple[Path, str, tuple[str, ...]]) -> None:
+def test_lint_rejects_naming_the_field_and_the_file(invalid: Invalid) -> None:
     root, wrong_file, fields = invalid
     res = run_dkb("lint", "//...", "--output", "json", cwd=root)
     assert res.code == 1, f"a manifest dk rejects is a lint error (exit 1): {res!r}"
@@ -86,7 +89,7 @@ def test_lint_rejects_naming_the_field_and_the_file(invalid: tuple[Path, str, tu
             f"an error in {wrong_file} naming {field}: {res.out}"
 
 
-def test_text_output_names_the_field_and_the_file(invalid: tuple[Path, str, tuple[str, ...]]) -> None:
+def test_text_output_names_the_field_and_the_file(invalid: Invalid) -> None:
     root, wrong_file, fields = invalid
     res = run_dkb("lint", "//...", cwd=root)
     assert res.code == 1, res
@@ -95,7 +98,7 @@ def test_text_output_names_the_field_and_the_file(invalid: tuple[Path, str, tupl
                 and "error" in line and field in line], f"a `{wrong_file}:LINE:COL: error ... {field}` line: {res.out}"
 
 
-def test_build_refuses_with_exit_1(invalid: tuple[Path, str, tuple[str, ...]]) -> None:
+def test_build_refuses_with_exit_1(invalid: Invalid) -> None:
     root, wrong_file, _ = invalid
     res = run_dkb("build", "//...", cwd=root)
     assert res.code == 1, f"a rejected package fails the build (exit 1), it is not unusable input: {res!r}"

@@ -15,7 +15,8 @@ from tests.compat import dkfixtures as dk
 from tests.compat.corpus import CORPUS, MISSING, built_packages, run_dkb
 
 BROKEN = "b/dk.yaml"
-BROKEN_TEXT = "apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Transform\nmetadata:\n  name: b\n  labels: {team: [oops\n"
+BROKEN_TEXT = ("apiVersion: datakit.infoblox.dev/v1alpha1\nkind: Transform\nmetadata:\n  name: b\n"
+               "  labels: {team: [oops\n")             # an unclosed flow sequence: not YAML
 
 
 @pytest.fixture(scope="module")
