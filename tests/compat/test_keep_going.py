@@ -55,7 +55,7 @@ def test_building_everything_in_text_names_the_file(mixed: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [("query", "//..."), ("graph", "//..."), ("lineage", "a-in"),
-                                     ("governance", "report")])
+                                     ("governance", "report")], ids=" ".join)
 def test_read_only_commands_answer_and_say_what_was_skipped(mixed: Path, command: tuple[str, ...]) -> None:
     res = run_dkb(*command, cwd=mixed)
     assert res.code == 0, res
@@ -98,7 +98,7 @@ def whole_corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return dk.workspace(root, DK_TESTDATA if request.param == "corpus+testdata" else {})
 
 
-@pytest.mark.parametrize("command", [("lint", "//..."), ("query", "//...")])
+@pytest.mark.parametrize("command", [("lint", "//..."), ("query", "//...")], ids=" ".join)
 def test_the_whole_dk_repository_as_one_workspace_is_usable(whole_corpus: Path, command: tuple[str, ...]) -> None:
     res = run_dkb(*command, "--output", "json", cwd=whole_corpus)
     assert res.code != 2, f"one bad file must not turn the whole workspace into exit 2: {res!r}"
