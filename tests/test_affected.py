@@ -551,3 +551,26 @@ def test_dependents_follow_the_data_flow_downstream(tmp_path: Path) -> None:
     res = dkb_affected(root, "--since", "HEAD", "--dependents", "direct", "--explain", "--output", "json")
     (publish,) = [t for t in res.json()["targets"] if t["label"] == "//pipelines/publish"]
     assert publish["reasons"][0]["component"] == "dependent"
+
+
+def _s3(bucket: str) -> dict[str, Any]:
+    return {"apiVersion": "datakit.infoblox.dev/v1alpha1", "kind": "Store", "metadata": {"name": "s3-raw"},
+            "spec": {"connector": "postgres", "connection": {"bucket": bucket}}}
+
+
+def test_a_package_copy_edit_affects_only_that_package(tmp_path: Path) -> None:
+    # Two packages carry their own, different `s3-raw`; editing one must reach its package alone,
+    # and never be missed because another package has a copy of the same name.
+    files = {"pipelines/a/dk.yaml": transform("a", ["a-in"], ["a-out"]),
+             "pipelines/a/store/s3-raw.yaml": _s3("bucket-a"),
+             "pipelines/a/dataset/a-in.yaml": dataset("a-in", store="s3-raw"),
+             "pipelines/b/dk.yaml": transform("b", ["b-in"], ["b-out"]),
+             "pipelines/b/store/s3-raw.yaml": _s3("bucket-b"),
+             "pipelines/b/dataset/b-in.yaml": dataset("b-in", store="s3-raw"),
+             "datasets/a-out/dk.yaml": dataset("a-out"), "datasets/b-out/dk.yaml": dataset("b-out")}
+    root = repo(tmp_path, files)
+    edit_yaml(root / "pipelines/b/store/s3-raw.yaml", lambda d: d["spec"]["connection"].update(bucket="bucket-b2"))
+    assert labels(root) == ["//pipelines/b", "//pipelines/b:b-in", "//pipelines/b:s3-raw"]
+    # Making b's copy the same as a's merges nothing across packages' contexts, and still affects b.
+    edit_yaml(root / "pipelines/b/store/s3-raw.yaml", lambda d: d["spec"]["connection"].update(bucket="bucket-a"))
+    assert "//pipelines/b" in labels(root) and "//pipelines/a" not in labels(root)
