@@ -47,7 +47,7 @@ def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
     m = node.manifest
     if e.kind == "column":
         dataset, _, column = e.name.partition(".")
-        close = difflib.get_close_matches(dataset, _names_of(graph, "DataSet"), n=1)
+        close = difflib.get_close_matches(dataset, _names_of(graph, "DataSet"), n=1, cutoff=0.75)
         hint = (f"did you mean '{close[0]}.{column}'?" if close else
                 f"define a DataSet named '{dataset}' in the workspace to check the column")
         return warning("W507", m.file, f"column lineage '{e.name}' comes from a dataset outside the workspace "
@@ -55,7 +55,7 @@ def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
     member = node.kind == "DataSetGroup" and e.field.startswith("spec.datasets")
     code = "W503" if member else _EXTERNAL_CODE[e.kind]
     what = "group member" if member else e.kind
-    close = difflib.get_close_matches(e.name, _names_of(graph, e.kind), n=1)
+    close = difflib.get_close_matches(e.name, _names_of(graph, e.kind), n=1, cutoff=0.75)
     hint = (f"did you mean '{close[0]}'? " if close else "") + \
         f"if '{e.name}' lives outside this workspace nothing is needed; otherwise define a {e.kind} " \
         f"named '{e.name}' (a shared one, or a copy in {node.package or 'the package'}/" \
