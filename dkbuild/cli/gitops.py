@@ -85,7 +85,7 @@ def _checkout(config: Any, forge: Any):  # type: ignore[no-untyped-def]
 
 def _where(config: Any) -> dict[str, Any]:
     return {"forge": config.forge, "repository": config.describe(), "embedded": config.embedded,
-            "base": config.branch}
+            "base": config.branch, **({"note": config.unconfigured_hint} if config.embedded else {})}
 
 
 def _select(loaded: Any, args: tuple[str, ...], since: str | None, output: str) -> list[Any]:
@@ -133,7 +133,7 @@ def _submit(plan: Any, config: Any, forge: Any, dry_run: bool, output: str) -> N
         sys.exit(0)
     try:
         # dk names each change's branch with a timestamp; a re-run reuses the open one for the same change.
-        pending = [] if dry_run else forge.pending(branch_prefix(plan))
+        pending = forge.pending(branch_prefix(plan))
     except ForgeError as exc:
         _die(f"{exc} (nothing was changed in the GitOps repository)", exc.hint, output)
     change = change_for(plan, config, pending[0].branch if pending else new_branch(plan))
@@ -154,6 +154,8 @@ def _submit(plan: Any, config: Any, forge: Any, dry_run: bool, output: str) -> N
             for t in plan.targets:
                 click.echo(f"  Image:  {t.reference}@{t.digest}")
             click.echo("No changes made.")
+            if config.embedded:
+                click.echo(f"Note: {config.unconfigured_hint}.")
         return
     try:
         result = forge.submit(change)
@@ -177,7 +179,7 @@ def _submit(plan: Any, config: Any, forge: Any, dry_run: bool, output: str) -> N
     for warning in result.warnings:
         click.echo(f"dkb: warning: {warning}", err=True)
     if config.embedded:
-        click.echo("Nothing deploys from the embedded repository: configure your GitOps repository to deploy.")
+        click.echo(f"Note: {config.unconfigured_hint}.")
     else:
         click.echo("Next: review and merge; ArgoCD renders charts/dk-app with the new values.yaml.")
 
@@ -388,7 +390,8 @@ def status_command(ctx: click.Context, patterns: tuple[str, ...], all_packages: 
         return
     for w in warnings:
         click.echo(f"dkb: warning: {w}", err=True)
-    click.echo(f"GitOps: {config.describe()}\n")
+    click.echo(f"GitOps: {config.describe()}" + (f"\nNote: {config.unconfigured_hint}." if config.embedded else "")
+               + "\n")
     header = ["PACKAGE", *config.order, "LATEST"]
     table = [header]
     for r in rows:

@@ -56,10 +56,13 @@ class GitopsConfig:
         if self.forge == "github":
             return f"GitHub repository {self.owner}/{self.repository} at {self.base_url} (base {self.branch})"
         if self.embedded:
-            return (f"the embedded local GitOps repository {self.remote} (a bare git repository inside this "
-                    "workspace: nothing is deployed from it; set [gitops] repo, or GITHUB_OWNER and GITHUB_REPO "
-                    "as for dk, to promote to your GitOps repository)")
+            return f"the embedded local GitOps repository {self.remote} (a bare git repository; nothing deploys from it)"
         return f"git repository {self.remote} (base {self.branch})"
+
+    @property
+    def unconfigured_hint(self) -> str:
+        return ("no GitOps repository is configured: set [gitops] repo in workspace.toml, or GITHUB_OWNER and "
+                "GITHUB_REPO (with GITHUB_TOKEN) as for dk, to promote to yours")
 
     def check_env(self, env: str) -> None:
         if env not in self.order:
