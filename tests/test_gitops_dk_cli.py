@@ -48,6 +48,8 @@ def test_digest_is_verified_against_the_registry(setup) -> None:  # type: ignore
     assert f"to {digest}, not --digest {wrong}" in refused.stderr
     assert not [r for r in subprocess.run(["git", "-C", str(bare), "branch"], capture_output=True,
                                           text=True).stdout.split() if r.startswith("promote/")]
+    two = run(root, "promote", "ingest", "publish", "--to", "dev", "--digest", digest)
+    assert two.exit_code == 1 and "--digest verifies one package" in two.stderr
     ok = run(root, "promote", "ingest", "1.0.0", "--to", "dev", "--digest", digest, "-o", "json")
     assert ok.exit_code == 0, ok.output
     assert out_json(ok)["packages"][0]["digest"] == digest

@@ -274,6 +274,9 @@ def promote_command(ctx: click.Context, patterns: tuple[str, ...], env: str | No
         else:
             click.echo(f"✓ no deployable package affected since {since}")
         return
+    if digest and len(nodes) != 1:
+        _die(f"--digest verifies one package; {' '.join(patterns)} selects {len(nodes)}",
+             "promote that package on its own", output)
     reg = _registry(loaded, registry, plain_http, output)
     forge = _forge(config, output)
     try:
