@@ -7,7 +7,9 @@ the response shapes PyGithub needs and the error statuses/messages GitHub docume
   GET    /repos/{o}/{r}
   GET    /repos/{o}/{r}/git/ref/heads/{b}   (and the older /git/refs/heads/{b})
   POST   /repos/{o}/{r}/git/refs            422 "Reference already exists"
-  GET    /repos/{o}/{r}/contents/{path}?ref=b
+  GET    /repos/{o}/{r}/contents/{path}?ref=b  (b a branch or a commit sha)
+  GET    /repos/{o}/{r}/git/trees/{sha}?recursive=1
+  GET    /repos/{o}/{r}/commits?sha=&path=  commits whose snapshot of path differs from their parent's
   PUT    /repos/{o}/{r}/contents/{path}     create, or update with the current blob sha
   GET    /repos/{o}/{r}/pulls?state=&head=&base=
   POST   /repos/{o}/{r}/pulls               422 when an open PR for head/base exists
@@ -17,10 +19,12 @@ the response shapes PyGithub needs and the error statuses/messages GitHub docume
   POST   /repos/{o}/{r}/pulls/{n}/requested_reviewers
 
 State: branches (name -> commit sha), files per branch (path -> bytes; blob sha is the real git
-blob sha1), pull requests. Each PUT makes a new fake commit on its branch. Every request is
-recorded (method, path, query, body, headers). Requests need `Authorization: token|Bearer <token>`
-(401 "Bad credentials" otherwise). `fail_next(n, status)` makes the next n requests fail, to test
-retries. Not modelled: pagination, merges, trees, permissions, rate-limit headers, forks.
+blob sha1), a snapshot and first parent per commit, pull requests. Each PUT makes a new fake commit
+on its branch. Every request is recorded (method, path, query, body, headers). Requests need
+`Authorization: token|Bearer <token>` (401 "Bad credentials" otherwise). `fail_next(n, status)`
+makes the next n requests fail, to test retries; `merge(number)` merges a pull request the way a
+reviewer would (a merge commit on the base with the branch's changes). Not modelled: pagination,
+permissions, rate-limit headers, forks, merge conflicts.
 """
 
 from __future__ import annotations
@@ -48,11 +52,15 @@ class FakeGitHub:
         self.branches: dict[str, str] = {}
         self.files: dict[str, dict[str, bytes]] = {}
         self.commits: dict[str, str] = {}           # sha -> message
+        self.snapshots: dict[str, dict[str, bytes]] = {}
+        self.parents: dict[str, str | None] = {}
+        self.forks: dict[str, str] = {}             # branch -> the commit it was created from
         self.pulls: list[dict[str, Any]] = []
         self._failures: list[tuple[int, dict[str, Any]]] = []
         self._counter = 0
         self.files[base] = {p: c.encode() for p, c in (files or {}).items()}
         self.branches[base] = self._commit("initial commit", base)
+        self.base = base
 
         fake = self
 
@@ -112,6 +120,20 @@ class FakeGitHub:
     def read(self, branch: str, path: str) -> str:
         return self.files[branch][path].decode()
 
+    def merge(self, number: int) -> str:
+        """Merge pull request `number`: apply what its branch changed since it forked onto the base."""
+        with self.lock:
+            pr = next(p for p in self.pulls if p["number"] == number)
+            head, base = pr["head"], pr["base"]
+            fork = self.snapshots[self.forks.get(head, self.branches[base])]
+            for path, data in self.files[head].items():
+                if fork.get(path) != data:
+                    self.files[base][path] = data
+            sha = self._commit(f"Merge pull request #{number} from {self.owner}/{head}", base)
+            self.branches[base] = sha
+            pr.update(state="closed", merged=True, merged_at="2026-01-02T03:04:05Z")
+            return sha
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -123,7 +145,15 @@ class FakeGitHub:
         tree = json.dumps({p: blob_sha(c) for p, c in sorted(self.files[branch].items())})
         sha = hashlib.sha1(f"{self._counter}\n{message}\n{tree}".encode()).hexdigest()
         self.commits[sha] = message
+        self.snapshots[sha] = dict(self.files[branch])
+        self.parents[sha] = self.branches.get(branch)
         return sha
+
+    def _snapshot(self, ref: str) -> dict[str, bytes] | None:
+        """Files at a branch or a commit sha."""
+        if ref in self.branches:
+            return self.files[ref]
+        return self.snapshots.get(ref)
 
     def _api(self, suffix: str = "") -> str:
         return f"{self.url}/repos/{self.owner}/{self.repo}{suffix}"
@@ -140,7 +170,7 @@ class FakeGitHub:
                 "object": {"sha": sha, "type": "commit", "url": self._api(f"/git/commits/{sha}")}}
 
     def _content_json(self, branch: str, path: str) -> dict[str, Any]:
-        data = self.files[branch][path]
+        data = (self._snapshot(branch) or {})[path]
         return {"type": "file", "encoding": "base64", "size": len(data),
                 "name": path.rsplit("/", 1)[-1], "path": path, "sha": blob_sha(data),
                 "content": base64.encodebytes(data).decode(),
@@ -160,7 +190,7 @@ class FakeGitHub:
                          "sha": self.branches.get(pr["base"], ""), "repo": self._repo_json()},
                 "labels": [{"name": lb, "url": self._api(f"/labels/{lb}")} for lb in pr["labels"]],
                 "requested_reviewers": [{"login": u, "id": 7} for u in pr["reviewers"]],
-                "draft": False, "merged": False}
+                "draft": False, "merged": pr.get("merged", False), "merged_at": pr.get("merged_at")}
 
     # ---- routing -------------------------------------------------------------------------------
 
@@ -189,13 +219,18 @@ class FakeGitHub:
             path = unquote(mm[1])
             if method == "GET":
                 branch = req["query"].get("ref", "main")
-                if branch not in self.branches:
+                snapshot = self._snapshot(branch)
+                if snapshot is None:
                     return 404, {"message": f"No commit found for the ref {branch}"}, {}
-                if path not in self.files[branch]:
+                if path not in snapshot:
                     return 404, {"message": "Not Found"}, {}
                 return 200, self._content_json(branch, path), {}
             if method == "PUT":
                 return self._put_content(path, body)
+        if (mm := re.fullmatch(r"/git/trees/([0-9a-f]{40})", rest)) and method == "GET":
+            return self._tree(mm[1], req["query"])
+        if rest == "/commits" and method == "GET":
+            return self._list_commits(req["query"])
         if rest == "/pulls" and method == "GET":
             return 200, self._list_pulls(req["query"]), {}
         if rest == "/pulls" and method == "POST":
@@ -236,9 +271,35 @@ class FakeGitHub:
         if branch in self.branches:
             return 422, {"message": "Reference already exists"}, {}
         source = next(b for b, s in self.branches.items() if s == sha) if sha in self.branches.values() else None
-        self.files[branch] = dict(self.files[source]) if source else {}
+        self.files[branch] = dict(self.files[source]) if source else dict(self.snapshots[sha])
         self.branches[branch] = sha
+        self.forks[branch] = sha
         return 201, self._ref_json(branch), {}
+
+    def _tree(self, sha: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if sha not in self.snapshots:
+            return 404, {"message": "Not Found"}, {}
+        if query.get("recursive") not in ("1", "true"):
+            return 404, {"message": "Not Found (fake models only recursive trees)"}, {}
+        tree = [{"path": path, "mode": "100644", "type": "blob", "sha": blob_sha(data), "size": len(data),
+                 "url": self._api(f"/git/blobs/{blob_sha(data)}")}
+                for path, data in sorted(self.snapshots[sha].items())]
+        return 200, {"sha": sha, "url": self._api(f"/git/trees/{sha}"), "tree": tree, "truncated": False}, {}
+
+    def _list_commits(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        start = query.get("sha", self.base)
+        sha: str | None = self.branches.get(start, start)
+        if sha not in self.snapshots:
+            return 404, {"message": f"No commit found for SHA: {start}"}, {}
+        path, out = query.get("path"), []
+        while sha is not None:
+            parent = self.parents[sha]
+            before = self.snapshots[parent].get(path) if parent and path else None
+            if path is None or self.snapshots[sha].get(path) != before:
+                out.append({"sha": sha, "url": self._api(f"/commits/{sha}"),
+                            "commit": {"message": self.commits[sha], "url": self._api(f"/git/commits/{sha}")}})
+            sha = parent
+        return 200, out, {}
 
     def _put_content(self, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         branch = body.get("branch", "main")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from tests.conftest import dataset, git
 
 VALUES = "gitops/envs/{env}/cells/c0/apps/{pkg}/values.yaml"
+STAMP = r"/\d{8}-\d{6}"                    # dk's branch timestamp, 20060102-150405
 
 
 class Run:
@@ -60,6 +62,14 @@ def refs(bare: Path) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines())
 
 
+def branch(bare: Path, prefix: str) -> str:
+    """The one branch dk's naming gives the change `prefix` (`promote/<pkg>/<env>/<cell>/<version>`)."""
+    found = [r.removeprefix("refs/heads/") for r in refs(bare)
+             if re.fullmatch(re.escape(f"refs/heads/{prefix}") + STAMP, r)]
+    assert len(found) == 1, (prefix, sorted(refs(bare)))
+    return found[0]
+
+
 def show(bare: Path, ref: str, path: str) -> str:
     return git(bare, "show", f"{ref}:{path}")
 
@@ -76,12 +86,12 @@ def merge(bare: Path, branch: str, tmp_path: Path) -> None:
 def setup(workspace, dkb, registry, tmp_path):  # type: ignore[no-untyped-def]
     """(root, bare, digests) with //pipelines/ingest and //pipelines/publish 1.0.0 published."""
     def make(values: dict[str, str] | None = None, publish_tags: tuple[str, ...] = (),  # type: ignore[no-untyped-def]
-             extra: dict | None = None, toml: str = "", gitops: str = ""):
+             extra: dict | None = None, toml: str = "", gitops: str = "", repo: bool = True):
         bare = seed_bare(tmp_path, values)
         root = workspace({**(extra or {}), "workspace.toml": (
             '[workspace]\nname = "test"\n'
             f'[registry]\nurl = "oci://{registry.host}/acme"\nplain_http = true\n'
-            f'[gitops]\nrepo = "{bare}"\n' + gitops +
+            '[gitops]\n' + (f'repo = "{bare}"\n' if repo else "") + gitops +
             '[environments.prod]\napprovals = 2\n' + toml)})
         digests = {}
         for tag in ("", *publish_tags):
@@ -100,15 +110,18 @@ def test_first_promotion_writes_values_on_a_branch(setup, registry) -> None:  # 
     assert res.exit_code == 0, res.output
     doc = out_json(res)
     assert doc["status"] == "created"
-    branch = "promote/ingest/dev/c0/1.0.0"
-    assert doc["branch"] == branch
+    assert re.fullmatch(r"promote/ingest/dev/c0/1\.0\.0" + STAMP, doc["branch"]), doc["branch"]
+    name = branch(bare, "promote/ingest/dev/c0/1.0.0")
+    assert doc["branch"] == name
     assert doc["title"] == "Promote ingest to dev/c0: 1.0.0"
     assert set(doc["labels"]) == {"promotion", "env:dev", "cell:c0", "package:ingest"}
     assert "**Previous Version:** (none)" in doc["body"] and "Checklist" in doc["body"]
     digest = digests[("//pipelines/ingest", "1.0.0")]
-    text = show(bare, f"refs/heads/{branch}", VALUES.format(env="dev", pkg="ingest"))
-    assert text == f"appVersion: 1.0.0\nregistry: {registry.host}/acme/ingest\ndigest: {digest}\n"
-    assert git(bare, "log", "-1", "--format=%s", branch).strip() == "Promote ingest to dev/c0 at version 1.0.0"
+    text = show(bare, f"refs/heads/{name}", VALUES.format(env="dev", pkg="ingest"))
+    # registry is the chart's prefix: <registry>/<package>:<appVersion> is what was published
+    assert text == f"appVersion: 1.0.0\nregistry: {registry.host}/acme\ndigest: {digest}\n"
+    assert doc["packages"][0]["reference"] == f"{registry.host}/acme/ingest:1.0.0"
+    assert git(bare, "log", "-1", "--format=%s", name).strip() == "Promote ingest to dev/c0 at version 1.0.0"
     assert refs(bare)["refs/heads/main"] == before_main                  # only the branch was pushed
 
 
@@ -118,7 +131,8 @@ def test_existing_values_keep_comments_and_order(setup) -> None:  # type: ignore
     root, bare, digests = setup({VALUES.format(env="dev", pkg="ingest"): original})
     res = run(root, "promote", "//pipelines/ingest", "--to", "dev")
     assert res.exit_code == 0, res.output
-    text = show(bare, "refs/heads/promote/ingest/dev/c0/1.0.0", VALUES.format(env="dev", pkg="ingest"))
+    text = show(bare, "refs/heads/" + branch(bare, "promote/ingest/dev/c0/1.0.0"),
+                VALUES.format(env="dev", pkg="ingest"))
     assert text.startswith("# Enrichment job, dev\nreplicas: 2  # keep small\nappVersion: 1.0.0\n"
                            "schedule: \"*/5 * * * *\"\nresources:\n  limits:\n    cpu: 500m\n")
     assert f"digest: {digests[('//pipelines/ingest', '1.0.0')]}" in text
@@ -136,7 +150,7 @@ def test_skipping_an_environment_needs_force(setup, tmp_path) -> None:  # type: 
     assert "Warnings" in doc["body"] and "--force" in doc["body"]
     # once dev runs it, int is fine without --force
     assert run(root, "promote", "//pipelines/ingest", "--to", "dev").exit_code == 0
-    merge(bare, "promote/ingest/dev/c0/1.0.0", tmp_path)
+    merge(bare, branch(bare, "promote/ingest/dev/c0/1.0.0"), tmp_path)
     ok = run(root, "promote", "//pipelines/ingest", "--to", "int", "-o", "json")
     assert ok.exit_code == 0 and out_json(ok)["warnings"] == []
 
@@ -144,8 +158,9 @@ def test_skipping_an_environment_needs_force(setup, tmp_path) -> None:  # type: 
 def test_promoting_what_is_deployed_is_a_no_op(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
     root, bare, _ = setup()
     assert run(root, "promote", "//pipelines/ingest", "--to", "dev").exit_code == 0
-    merge(bare, "promote/ingest/dev/c0/1.0.0", tmp_path)
-    git(bare, "branch", "-D", "promote/ingest/dev/c0/1.0.0")
+    merged = branch(bare, "promote/ingest/dev/c0/1.0.0")
+    merge(bare, merged, tmp_path)
+    git(bare, "branch", "-D", merged)
     before = refs(bare)
     again = run(root, "promote", "//pipelines/ingest", "--to", "dev")
     assert again.exit_code == 0
@@ -168,8 +183,8 @@ def test_rerun_updates_the_same_branch(setup, tmp_path) -> None:  # type: ignore
     third = out_json(run(root, "promote", "//pipelines/ingest", "--to", "dev", "-o", "json"))
     assert third["status"] == "updated" and third["commit"] != first["commit"]
     branches = [r for r in refs(bare) if r.startswith("refs/heads/promote/")]
-    assert branches == ["refs/heads/promote/ingest/dev/c0/1.0.0"]
-    assert git(bare, "merge-base", "--is-ancestor", "main", "promote/ingest/dev/c0/1.0.0") == ""
+    assert branches == [f"refs/heads/{first['branch']}"] and third["branch"] == first["branch"]
+    assert git(bare, "merge-base", "--is-ancestor", "main", first["branch"]) == ""
 
 
 def test_unpublished_version_is_refused(setup) -> None:  # type: ignore[no-untyped-def]
@@ -184,19 +199,27 @@ def test_unpublished_version_is_refused(setup) -> None:  # type: ignore[no-untyp
 def test_rollback_finds_the_previous_version(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
     root, bare, digests = setup(publish_tags=("1.1.0",))
     assert run(root, "promote", "//pipelines/ingest", "--to", "dev").exit_code == 0
-    merge(bare, "promote/ingest/dev/c0/1.0.0", tmp_path)
+    merge(bare, branch(bare, "promote/ingest/dev/c0/1.0.0"), tmp_path)
     assert run(root, "promote", "//pipelines/ingest", "--to", "dev", "--version", "1.1.0").exit_code == 0
-    merge(bare, "promote/ingest/dev/c0/1.1.0", tmp_path)
-    res = run(root, "rollback", "//pipelines/ingest", "--env", "dev", "-o", "json")
+    merge(bare, branch(bare, "promote/ingest/dev/c0/1.1.0"), tmp_path)
+    res = run(root, "rollback", "//pipelines/ingest", "--to", "dev", "-o", "json")
     assert res.exit_code == 0, res.output
     doc = out_json(res)
-    assert doc["branch"] == "rollback/ingest/dev/c0/1.0.0"
+    # dk's rollback is a promotion of the older version: same branch scheme, a new timestamped branch
+    assert re.fullmatch(r"promote/ingest/dev/c0/1\.0\.0" + STAMP, doc["branch"]), doc["branch"]
     assert doc["title"] == "Roll back ingest in dev/c0 to 1.0.0"
     assert "rollback" in doc["labels"]
-    text = show(bare, "refs/heads/rollback/ingest/dev/c0/1.0.0", VALUES.format(env="dev", pkg="ingest"))
+    text = show(bare, f"refs/heads/{doc['branch']}", VALUES.format(env="dev", pkg="ingest"))
     assert "appVersion: 1.0.0" in text and digests[("//pipelines/ingest", "1.0.0")] in text
-    explicit = run(root, "rollback", "//pipelines/ingest", "--env", "dev", "--to", "1.0.0", "--dry-run")
-    assert explicit.exit_code == 0 and "rollback/ingest/dev/c0/1.0.0" in explicit.stdout
+    for spelling in (("--to", "dev", "--to-version", "1.0.0"),          # dk's
+                     ("--env", "dev", "--to", "1.0.0"),                 # dkb's earlier one
+                     ("--env", "dev", "--to-version", "1.0.0")):
+        explicit = run(root, "rollback", "ingest", *spelling, "--dry-run", "-o", "json")
+        assert explicit.exit_code == 0, (spelling, explicit.output)
+        assert out_json(explicit)["packages"][0]["version"] == "1.0.0"
+        assert out_json(explicit)["environment"] == "dev"
+    mixed = run(root, "rollback", "ingest", "--env", "dev", "--to", "1.0.0", "--to-version", "1.0.0")
+    assert mixed.exit_code == 2 and "old spelling" in mixed.stderr
 
 
 def test_batch_promotion_is_one_branch(setup) -> None:  # type: ignore[no-untyped-def]
@@ -215,7 +238,7 @@ def test_batch_promotion_is_one_branch(setup) -> None:  # type: ignore[no-untype
 def test_status_json(setup, tmp_path, dkb) -> None:  # type: ignore[no-untyped-def]
     root, bare, digests = setup()
     assert run(root, "promote", "//pipelines/ingest", "--to", "dev").exit_code == 0
-    merge(bare, "promote/ingest/dev/c0/1.0.0", tmp_path)
+    merge(bare, branch(bare, "promote/ingest/dev/c0/1.0.0"), tmp_path)
     assert run(root, "promote", "//pipelines/publish", "--to", "dev").exit_code == 0     # left pending
     res = run(root, "status", "-o", "json")
     assert res.exit_code == 0, res.output
@@ -225,7 +248,7 @@ def test_status_json(setup, tmp_path, dkb) -> None:  # type: ignore[no-untyped-d
     assert ingest["environments"]["dev"] == [{
         "environment": "dev", "cell": "c0", "version": "1.0.0", "digest": digests[("//pipelines/ingest", "1.0.0")],
         "registry": ingest["environments"]["dev"][0]["registry"], "latest": True}]
-    assert [p["branch"] for p in doc["pending"]] == ["promote/publish/dev/c0/1.0.0"]
+    assert [p["branch"] for p in doc["pending"]] == [branch(bare, "promote/publish/dev/c0/1.0.0")]
     assert doc["pending"][0]["title"] == "Promote publish to dev/c0 at version 1.0.0"
     # a newer published version makes dev "behind"
     assert dkb("publish", "--tag", "1.2.0", "//pipelines/ingest", cwd=root).code == 0
@@ -252,7 +275,7 @@ def test_rejected_push_leaves_the_gitops_repo_untouched(setup) -> None:  # type:
     objects = sorted(p.name for p in (bare / "objects").rglob("*") if p.is_file())
     res = run(root, "promote", "//pipelines/ingest", "--to", "dev")
     assert res.exit_code == 1
-    assert "cannot push branch promote/ingest/dev/c0/1.0.0" in res.stderr
+    assert re.search("cannot push branch promote/ingest/dev/c0/1.0.0" + STAMP, res.stderr), res.stderr
     assert "nothing was changed" in res.stderr
     assert refs(bare) == before
     assert sorted(p.name for p in (bare / "objects").rglob("*") if p.is_file()) == objects
@@ -265,7 +288,8 @@ def test_embedded_default_repository(workspace, dkb, registry) -> None:  # type:
     assert res.exit_code == 0, res.output
     bare = root / ".dkb/gitops.git"
     assert "gitops/envs/prod/cells/c0/apps/.gitkeep" in git(bare, "ls-tree", "-r", "--name-only", "main")
-    assert "refs/heads/promote/ingest/dev/c0/1.0.0" in refs(bare)
+    assert branch(bare, "promote/ingest/dev/c0/1.0.0")
+    assert f"embedded local GitOps repository {bare}" in res.stdout               # says where it went
 
 
 def test_pii_package_requests_pii_reviewers(setup) -> None:  # type: ignore[no-untyped-def]
@@ -281,7 +305,13 @@ def test_pii_package_requests_pii_reviewers(setup) -> None:  # type: ignore[no-u
     assert pii["status"] == "dry-run"
 
 
-def test_promotion_through_the_github_forge(setup) -> None:  # type: ignore[no-untyped-def]
+def fake_branch(fake, prefix: str) -> str:  # type: ignore[no-untyped-def]
+    found = [b for b in fake.branches if re.fullmatch(re.escape(prefix) + STAMP, b)]
+    assert len(found) == 1, (prefix, sorted(fake.branches))
+    return found[0]
+
+
+def test_promotion_through_the_github_forge(setup, registry) -> None:  # type: ignore[no-untyped-def]
     """dkb promote with forge = "github": PyGithub against the loopback fake GitHub API
     (tests/fake_github.py), so the whole wiring from workspace.toml to the pull request runs."""
     from tests.fake_github import FakeGitHub
@@ -289,7 +319,7 @@ def test_promotion_through_the_github_forge(setup) -> None:  # type: ignore[no-u
     fake = FakeGitHub(owner="acme", repo="gitops", token="gh-test-token")
     try:
         root, _bare, digests = setup(gitops=f'forge = "github"\nowner = "acme"\nrepository = "gitops"\n'
-                                          f'base_url = "{fake.url}"\n')
+                                          f'base_url = "{fake.url}"\n', repo=False)
         res = run(root, "promote", "//pipelines/ingest", "--to", "dev", "-o", "json",
                   env={"GITHUB_TOKEN": "gh-test-token"})
         assert res.exit_code == 0, res.output
@@ -298,13 +328,51 @@ def test_promotion_through_the_github_forge(setup) -> None:  # type: ignore[no-u
         assert pr["title"] == "Promote ingest to dev/c0: 1.0.0"
         assert {label["name"] if isinstance(label, dict) else label for label in pr["labels"]} >= {
             "promotion", "env:dev", "cell:c0", "package:ingest"}
-        values = fake.read("promote/ingest/dev/c0/1.0.0", VALUES.format(env="dev", pkg="ingest"))
-        assert f"digest: {digests[('//pipelines/ingest', '1.0.0')]}" in values
+        values = fake.read(fake_branch(fake, "promote/ingest/dev/c0/1.0.0"), VALUES.format(env="dev", pkg="ingest"))
+        assert values == (f"appVersion: 1.0.0\nregistry: {registry.host}/acme\n"
+                          f"digest: {digests[('//pipelines/ingest', '1.0.0')]}\n")
         again = run(root, "promote", "//pipelines/ingest", "--to", "dev", "-o", "json",
                     env={"GITHUB_TOKEN": "gh-test-token"})
         assert again.exit_code == 0, again.output
         assert len(fake.pulls) == 1                                    # re-run: same PR, no second one
+        assert out_json(again)["branch"] == out_json(res)["branch"]
         bad = run(root, "promote", "//pipelines/ingest", "--to", "dev", env={"GITHUB_TOKEN": "wrong-token"})
         assert bad.exit_code != 0 and "wrong-token" not in bad.output
+    finally:
+        fake.close()
+
+
+def test_dk_environment_variables_name_the_github_repository(setup, registry) -> None:  # type: ignore[no-untyped-def]
+    """No [gitops] repo: GITHUB_OWNER, GITHUB_REPO, GITHUB_BASE_URL and GITHUB_TOKEN pick the repository,
+    as for `dk promote`; reads go through the API too (status, the rollback history), as dk reads."""
+    from tests.fake_github import FakeGitHub
+
+    fake = FakeGitHub(owner="team", repo="deploys", token="gh-test-token")
+    env = {"GITHUB_OWNER": "team", "GITHUB_REPO": "deploys", "GITHUB_BASE_URL": fake.url,
+           "GITHUB_TOKEN": "gh-test-token"}
+    try:
+        root, _bare, digests = setup(publish_tags=("1.1.0",), repo=False)
+        first = run(root, "promote", "ingest", "1.0.0", "--to", "dev", env=env)     # dk's command line
+        assert first.exit_code == 0, first.output
+        assert f"GitHub repository team/deploys at {fake.url}" in first.stdout
+        assert "PR #1:" in first.stdout
+        open_ = out_json(run(root, "promote", "status", "1", "-o", "json", env=env))
+        assert open_["state"] == "open" and open_["merged"] is False
+        fake.merge(1)
+        merged = run(root, "promote", "status", "1", env=env)
+        assert merged.exit_code == 0, merged.output
+        assert "State:  merged" in merged.stdout and "Merged At: 2026-01-02T03:04:05" in merged.stdout
+        status = out_json(run(root, "status", "ingest", "-o", "json", env=env))
+        (dev,) = status["packages"][0]["environments"]["dev"]
+        assert (dev["version"], dev["digest"]) == ("1.0.0", digests[("//pipelines/ingest", "1.0.0")])
+        assert run(root, "promote", "ingest", "1.1.0", "--to", "dev", env=env).exit_code == 0
+        fake.merge(2)
+        back = run(root, "rollback", "ingest", "--to", "dev", "-o", "json", env=env)
+        assert back.exit_code == 0, back.output
+        doc = out_json(back)
+        assert doc["packages"][0]["version"] == "1.0.0" and doc["packages"][0]["previous_version"] == "1.1.0"
+        assert doc["gitops"]["forge"] == "github" and doc["number"] == 3
+        missing = run(root, "promote", "status", "99", env=env)
+        assert missing.exit_code == 1 and "no pull request #99" in missing.stderr
     finally:
         fake.close()

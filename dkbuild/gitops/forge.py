@@ -41,6 +41,16 @@ class PendingChange:
     number: int | None = None
 
 
+@dataclass(frozen=True)
+class ChangeState:
+    """Where one change stands (dk's `promote status`): open, merged or closed."""
+    ref: str                             # the pull request number, or the branch for plain git
+    title: str
+    url: str
+    state: str                           # open | merged | closed
+    merged_at: str | None = None         # ISO 8601, when known
+
+
 class ForgeError(Exception):
     """A forge refused or could not be reached; `hint` says what to do. Never carries tokens."""
 
@@ -56,4 +66,8 @@ class Forge(Protocol):
 
     def pending(self, prefix: str) -> list[PendingChange]:
         """Open changes (PRs, or branches for plain git) whose branch starts with `prefix`."""
+        ...
+
+    def state(self, ref: str) -> ChangeState:
+        """One change by pull request number (github) or branch name (git)."""
         ...

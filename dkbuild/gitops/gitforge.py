@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Self
 
 from dkbuild.gitops.config import identity, is_url
-from dkbuild.gitops.forge import ChangeRequest, ChangeResult, ForgeError, PendingChange
+from dkbuild.gitops.forge import ChangeRequest, ChangeResult, ChangeState, ForgeError, PendingChange
 
 _ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
 
@@ -134,6 +134,18 @@ class GitForge:
                 out.append(PendingChange(branch, m.subject(sha), self.url_for(branch, self.base)))
         return out
 
+    def state(self, ref: str) -> ChangeState:
+        """A branch: merged when the base branch contains it, else open."""
+        with _Mirror(self.remote) as m:
+            sha = m.heads(ref).get(ref)
+            if sha is None:
+                raise ForgeError(f"no branch {ref} in {self.remote}",
+                                 hint="plain git has no pull request numbers: pass the branch `dkb promote` "
+                                      "printed, or list pending changes with `dkb status`")
+            merged = m.merged(sha, self.base)
+            return ChangeState(ref, m.subject(sha), self.url_for(ref, self.base), "merged" if merged else "open",
+                               m.merged_at(sha, self.base) if merged else None)
+
     def url(self, change: ChangeRequest) -> str:
         return self.url_for(change.branch, change.base)
 
@@ -168,6 +180,18 @@ class _Mirror(_TempDir):
 
     def subject(self, sha: str) -> str:
         return _run(self.dir, "log", "-1", "--format=%s", sha).stdout.strip()
+
+    def merged_at(self, sha: str, base: str) -> str | None:
+        """When `sha` reached `base`: the date of the first commit on base's first-parent line holding it
+        (the merge commit, or `sha` itself after a fast-forward)."""
+        line = _run(self.dir, "rev-list", "--first-parent", f"refs/heads/{base}").stdout.split()
+        if sha not in line:
+            after = _run(self.dir, "rev-list", "--first-parent", "--reverse", "--ancestry-path",
+                         f"{sha}..refs/heads/{base}").stdout.split()
+            if not after:
+                return None
+            sha = after[0]
+        return _run(self.dir, "log", "-1", "--format=%cI", sha).stdout.strip() or None
 
 
 def _web_url(remote: str) -> str:

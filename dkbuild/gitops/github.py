@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from dkbuild.gitops.forge import ChangeRequest, ChangeResult, ForgeError, PendingChange
+from dkbuild.gitops.forge import ChangeRequest, ChangeResult, ChangeState, ForgeError, PendingChange
 
 DEFAULT_BASE_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -48,7 +48,7 @@ class GitHubForge:
         self.__token = token
         self._gh: Any = None
         self._repo: Any = None
-        self._action = ""
+        self.action = ""                 # what the forge is doing, for error messages
 
     def __repr__(self) -> str:  # never the token
         return f"GitHubForge({self.owner}/{self.repository} at {self.base_url})"
@@ -86,9 +86,9 @@ class GitHubForge:
                               user_agent="dkb", **extra)
         return self._gh
 
-    def _get_repo(self) -> Any:
+    def repo(self) -> Any:
         if self._repo is None:
-            self._action = f"reading repository {self.owner}/{self.repository}"
+            self.action = f"reading repository {self.owner}/{self.repository}"
             self._repo = self._client().get_repo(f"{self.owner}/{self.repository}")
         return self._repo
 
@@ -98,9 +98,9 @@ class GitHubForge:
         from github import GithubException, UnknownObjectException
 
         warnings: list[str] = []
-        with self._errors():
-            repo = self._get_repo()
-            self._action = f"reading base branch {change.base}"
+        with self.errors():
+            repo = self.repo()
+            self.action = f"reading base branch {change.base}"
             try:
                 base_sha = repo.get_git_ref(f"heads/{change.base}").object.sha
             except UnknownObjectException:
@@ -108,7 +108,7 @@ class GitHubForge:
                     f"base branch {change.base!r} not found in {self.owner}/{self.repository}",
                     hint="check the GitOps base branch in [gitops]") from None
 
-            self._action = f"creating branch {change.branch}"
+            self.action = f"creating branch {change.branch}"
             branch_sha = base_sha
             try:
                 repo.create_git_ref(f"refs/heads/{change.branch}", base_sha)
@@ -120,7 +120,7 @@ class GitHubForge:
             commit, files_changed = "", False
             for path, content in sorted(change.files.items()):
                 data = content.encode()
-                self._action = f"reading {path} on {change.branch}"
+                self.action = f"reading {path} on {change.branch}"
                 try:
                     existing = repo.get_contents(path, ref=change.branch)
                 except UnknownObjectException:
@@ -128,7 +128,7 @@ class GitHubForge:
                 if isinstance(existing, list):
                     raise ForgeError(f"{path} is a directory on branch {change.branch}",
                                      hint="GitOps file paths must name files")
-                self._action = f"writing {path} on {change.branch}"
+                self.action = f"writing {path} on {change.branch}"
                 if existing is None:
                     result = repo.create_file(path, change.commit_message, data, branch=change.branch)
                 else:
@@ -139,13 +139,13 @@ class GitHubForge:
                 commit, files_changed = result["commit"].sha, True
             if not commit:
                 if not branch_sha:
-                    self._action = f"reading branch {change.branch}"
+                    self.action = f"reading branch {change.branch}"
                     branch_sha = repo.get_git_ref(f"heads/{change.branch}").object.sha
                 commit = branch_sha
 
             pr, created = self._find_pull(change), False
             if pr is None:
-                self._action = f"opening a pull request for {change.branch}"
+                self.action = f"opening a pull request for {change.branch}"
                 try:
                     pr = repo.create_pull(base=change.base, head=change.branch,
                                           title=change.title, body=change.body)
@@ -158,13 +158,13 @@ class GitHubForge:
                     if pr is None:
                         raise
             elif pr.title != change.title or (pr.body or "") != change.body:
-                self._action = f"updating pull request #{pr.number}"
+                self.action = f"updating pull request #{pr.number}"
                 pr.edit(title=change.title, body=change.body)
 
             have = set() if created else {lb.name for lb in pr.labels}
             labels = [lb for lb in change.labels if lb not in have]
             if labels:
-                self._action = f"labelling pull request #{pr.number}"
+                self.action = f"labelling pull request #{pr.number}"
                 try:
                     pr.add_to_labels(*labels)
                 except GithubException as e:  # like dk: a label failure only warns
@@ -176,7 +176,7 @@ class GitHubForge:
                 requested = set() if created else {u.login for u in pr.requested_reviewers}
                 reviewers = [u for u in change.reviewers if u not in requested]
                 if reviewers:
-                    self._action = f"requesting reviews on pull request #{pr.number}"
+                    self.action = f"requesting reviews on pull request #{pr.number}"
                     try:
                         pr.create_review_request(reviewers=reviewers)
                     except GithubException as e:
@@ -190,19 +190,37 @@ class GitHubForge:
                                 created=created, commit=commit, warnings=tuple(warnings))
 
     def pending(self, prefix: str) -> list[PendingChange]:
-        with self._errors():
-            repo = self._get_repo()
-            self._action = "listing open pull requests"
+        with self.errors():
+            repo = self.repo()
+            self.action = "listing open pull requests"
             return [PendingChange(branch=pr.head.ref, title=pr.title, url=pr.html_url,
                                   number=pr.number)
                     for pr in repo.get_pulls(state="open", sort="created", direction="asc")
                     if pr.head.ref.startswith(prefix)]
 
+    def state(self, ref: str) -> ChangeState:
+        from github import UnknownObjectException
+
+        number = ref.removeprefix("#")
+        if not number.isdigit():
+            raise ForgeError(f"invalid PR number: {ref}", hint="pass the number of the promotion pull request")
+        with self.errors():
+            repo = self.repo()
+            self.action = f"reading pull request #{number}"
+            try:
+                pr = repo.get_pull(int(number))
+            except UnknownObjectException:
+                raise ForgeError(f"no pull request #{number} in {self.owner}/{self.repository}",
+                                 hint="check the number printed by `dkb promote`") from None
+            state = "merged" if pr.merged else pr.state
+            return ChangeState(f"#{pr.number}", pr.title, pr.html_url, state,
+                               pr.merged_at.isoformat() if pr.merged_at else None)
+
     # ---- helpers -------------------------------------------------------------------------------
 
     def _find_pull(self, change: ChangeRequest) -> Any:
-        self._action = f"looking for an open pull request from {change.branch}"
-        pulls = list(self._get_repo().get_pulls(state="open", head=f"{self.owner}:{change.branch}",
+        self.action = f"looking for an open pull request from {change.branch}"
+        pulls = list(self.repo().get_pulls(state="open", head=f"{self.owner}:{change.branch}",
                                                 base=change.base))
         return pulls[0] if pulls else None
 
@@ -210,7 +228,7 @@ class GitHubForge:
         return text.replace(self.__token, "***") if self.__token else text
 
     @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
+    def errors(self) -> Iterator[None]:
         """Turn PyGithub/requests failures into ForgeError with a hint; never leak the token."""
         import requests
         from github import (
@@ -229,13 +247,13 @@ class GitHubForge:
             raise ForgeError(f"GitHub rejected the token (401 from {self.base_url})",
                              hint="set GITHUB_TOKEN to a token with repo scope") from None
         except RateLimitExceededException as e:
-            raise ForgeError(f"GitHub rate limit exceeded while {self._action}",
+            raise ForgeError(f"GitHub rate limit exceeded while {self.action}",
                              hint=self._scrub("wait for the limit to reset and re-run (submit is "
                                               f"idempotent); {_message(e)}")) from None
         except UnknownObjectException:
             raise ForgeError(
                 f"GitHub repository {repo} not found at {self.base_url} (or the token cannot see "
-                f"it) while {self._action}",
+                f"it) while {self.action}",
                 hint="check [gitops] owner/repository, and base_url for GitHub Enterprise "
                      "(https://HOST/api/v3); a token without access to a private repo also gets 404") from None
         except GithubException as e:
@@ -245,23 +263,23 @@ class GitHubForge:
                                  hint="set GITHUB_TOKEN to a token with repo scope") from None
             if e.status == 403:
                 raise ForgeError(
-                    f"GitHub refused {self._action} in {repo}: {msg}",
+                    f"GitHub refused {self.action} in {repo}: {msg}",
                     hint="the token needs write access to contents and pull requests (classic "
                          "token: repo scope), or you hit a rate limit: wait and re-run") from None
             if e.status == 422:
-                raise ForgeError(f"GitHub rejected {self._action} in {repo}: {msg}",
+                raise ForgeError(f"GitHub rejected {self.action} in {repo}: {msg}",
                                  hint="check the branch, base and file paths of the change") from None
             if e.status >= 500 or e.status == 429:
                 raise ForgeError(
-                    f"GitHub answered {e.status} while {self._action} "
+                    f"GitHub answered {e.status} while {self.action} "
                     f"(after {self.retries} retries): {msg}",
                     hint="GitHub may be unavailable; re-run later (submit is idempotent)") from None
-            raise ForgeError(f"GitHub answered {e.status} while {self._action} in {repo}: {msg}",
+            raise ForgeError(f"GitHub answered {e.status} while {self.action} in {repo}: {msg}",
                              hint="") from None
         except requests.exceptions.RequestException as e:
             kind = "timed out" if isinstance(e, requests.exceptions.Timeout) else "unreachable"
             raise ForgeError(
-                f"GitHub at {self.base_url} is {kind} while {self._action} "
+                f"GitHub at {self.base_url} is {kind} while {self.action} "
                 f"({type(e).__name__})",
                 hint="check the network/proxy and [gitops] base_url") from None
 

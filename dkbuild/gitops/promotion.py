@@ -2,19 +2,29 @@
 (branch, commit message, pull request title/body, labels, reviewers) handed to a forge.
 
 Pre-flight, each failure naming the package: it lints; its version is published and the tag's
-digest resolves (the digest is what gets deployed); the previous environment already runs that
-version (unless forced); and a version+digest already deployed is a no-op."""
+digest resolves (the digest is what gets deployed, and must equal dk's --digest when given); the
+previous environment already runs that version (unless forced); and a version+digest already
+deployed is a no-op. What dk's chart would render badly from the new values is a warning.
+
+The change follows dk (sdk/promotion/pr.go): values.yaml at
+`gitops/envs/<env>/cells/<cell>/apps/<package>/values.yaml`, branch
+`promote/<package>/<env>/<cell>/<version>/<YYYYMMDD-HHMMSS>` (a rollback is a promotion of an older
+version there too), the same title, commit message and labels."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from dkbuild.gitops.chart import render_problems
 from dkbuild.gitops.config import GitopsConfig
 from dkbuild.gitops.forge import ChangeRequest
 from dkbuild.gitops.history import deployments, find, previous
-from dkbuild.gitops.values import deployed, update_values
+from dkbuild.gitops.values import deployed, read_values, update_values
+
+BRANCH_TIME = "%Y%m%d-%H%M%S"            # dk's time.Now().Format("20060102-150405")
 
 
 class PromotionError(Exception):
@@ -28,7 +38,7 @@ class Target:
     label: str
     name: str
     version: str
-    repository: str                  # host/prefix/namespace/name, no tag
+    registry: str                    # the chart's `registry`: host/prefix/namespace, the repository minus name
     digest: str
     path: str                        # values.yaml in the GitOps repository
     old_text: str | None
@@ -38,9 +48,20 @@ class Target:
     new_text: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "package": self.name, "version": self.version, "registry": self.repository,
-                "digest": self.digest, "file": self.path, "previous_version": self.previous_version,
-                "previous_digest": self.previous_digest, "pii": self.pii}
+        return {"label": self.label, "package": self.name, "version": self.version, "registry": self.registry,
+                "reference": self.reference, "digest": self.digest, "file": self.path,
+                "previous_version": self.previous_version, "previous_digest": self.previous_digest, "pii": self.pii}
+
+    @property
+    def unchanged(self) -> bool:
+        """Deployed already: same version, digest and registry (an old or hand-edited registry is rewritten)."""
+        return (self.previous_version, self.previous_digest) == (self.version, self.digest) and \
+            read_values(self.old_text).get("registry") == self.registry
+
+    @property
+    def reference(self) -> str:
+        """What the chart makes the controller pull: `<registry>/<name>:<version>` (pinned by `digest`)."""
+        return f"{self.registry}/{self.name}:{self.version}"
 
 
 @dataclass
@@ -52,6 +73,7 @@ class Plan:
     already: list[Target] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     lint_line: str = ""
+    auto_merge: bool = False         # dk's --auto-merge, on top of [environments.<env>] auto_merge
 
 
 # --- selection and facts about packages -------------------------------------------------------------
@@ -99,6 +121,11 @@ class Registry:
 
         return repository_for(self.prefix, node.manifest.model.metadata.namespace, node.name)
 
+    def chart_registry(self, node: Any) -> str:
+        """The registry prefix the chart joins with the package name: `<host>/<prefix>/<namespace>`."""
+        parent = self.repository(node).rpartition("/")[0]
+        return f"{self.host}/{parent}" if parent else self.host
+
     def digest(self, node: Any, version: str) -> str:
         from dkbuild.oci.registry import RegistryError
 
@@ -136,8 +163,20 @@ def _target(node: Any, version: str, digest: str, registry: Registry, config: Gi
     path = config.values_path(env, cell, node.name)
     old = checkout.show(path)
     cur_version, cur_digest = deployed(old)
-    return Target(node.id, node.name, version, f"{registry.host}/{registry.repository(node)}", digest, path, old,
+    return Target(node.id, node.name, version, registry.chart_registry(node), digest, path, old,
                   cur_version, cur_digest, handles_pii(graph, node.id))
+
+
+def _write(plan: Plan, target: Target) -> None:
+    """Set the new values on the target, warn about what the chart would render badly, add it."""
+    clash = next((t for t in plan.targets if t.path == target.path), None)
+    if clash:
+        raise PromotionError(f"{clash.label} and {target.label} would both write {target.path}",
+                             hint="dk's GitOps layout has one apps/<name> directory per cell: promote them "
+                                  "separately to different cells, or rename one package")
+    target.new_text = update_values(target.old_text, target.version, target.registry, target.digest)
+    plan.warnings += [f"{target.label}: {p}" for p in render_problems(read_values(target.new_text), target.name)]
+    plan.targets.append(target)
 
 
 def _runs_in(checkout: Any, config: GitopsConfig, env: str, package: str, version: str) -> bool:
@@ -149,7 +188,8 @@ def _runs_in(checkout: Any, config: GitopsConfig, env: str, package: str, versio
 
 
 def plan_promotion(loaded: Any, nodes: list[Any], config: GitopsConfig, checkout: Any, registry: Registry,
-                   env: str, cell: str, version: str | None = None, force: bool = False) -> Plan:
+                   env: str, cell: str, version: str | None = None, force: bool = False,
+                   expected_digest: str | None = None) -> Plan:
     plan = Plan("promote", env, cell)
     plan.lint_line = lint_gate(loaded, nodes)
     before = config.previous_env(env)
@@ -159,8 +199,13 @@ def plan_promotion(loaded: Any, nodes: list[Any], config: GitopsConfig, checkout
             raise PromotionError(f"{node.id}: no version to promote",
                                  hint="set metadata.version in its dk.yaml or pass --version")
         digest = registry.digest(node, wanted)
+        if expected_digest and expected_digest != digest:
+            raise PromotionError(f"{node.id} {wanted}: the registry resolves {registry.host}/"
+                                 f"{registry.repository(node)}:{wanted} to {digest}, not --digest {expected_digest}",
+                                 hint="the tag was published with other content than you verified; check the "
+                                      "digest, or promote the version the registry holds")
         target = _target(node, wanted, digest, registry, config, checkout, env, cell, loaded.graph)
-        if target.previous_version == wanted and target.previous_digest == digest:
+        if target.unchanged:
             plan.already.append(target)
             continue
         if before and not _runs_in(checkout, config, before, node.name, wanted):
@@ -168,8 +213,7 @@ def plan_promotion(loaded: Any, nodes: list[Any], config: GitopsConfig, checkout
             if not force:
                 raise PromotionError(message, hint=f"promote to {before} first, or pass --force to skip it")
             plan.warnings.append(message + "; promoted anyway with --force")
-        target.new_text = update_values(target.old_text, wanted, target.repository, digest)
-        plan.targets.append(target)
+        _write(plan, target)
     return plan
 
 
@@ -185,18 +229,17 @@ def plan_rollback(loaded: Any, node: Any, config: GitopsConfig, checkout: Any, r
     chosen = find(history, to) if to else previous(history, current)
     if chosen is None and not to:
         raise PromotionError(f"{node.id}: no earlier version in the history of {path} on {config.branch}",
-                             hint="name the version with --to VERSION")
+                             hint="name the version with --to-version VERSION")
     version = to or chosen.version                                        # type: ignore[union-attr]
     digest = registry.digest(node, version)
     if chosen and chosen.digest and chosen.digest != digest:
         plan.warnings.append(f"{node.id} {version}: the registry now resolves to {digest}, "
                              f"not {chosen.digest} as deployed before; rolling back to the registry's digest")
     target = _target(node, version, digest, registry, config, checkout, env, cell, loaded.graph)
-    if target.previous_version == version and target.previous_digest == digest:
+    if target.unchanged:
         plan.already.append(target)
         return plan
-    target.new_text = update_values(target.old_text, version, target.repository, digest)
-    plan.targets.append(target)
+    _write(plan, target)
     return plan
 
 
@@ -207,12 +250,23 @@ def batch_hash(targets: list[Target]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def change_for(plan: Plan, config: GitopsConfig) -> ChangeRequest:
+def branch_prefix(plan: Plan) -> str:
+    """dk's branch without its timestamp: `promote/<package>/<env>/<cell>/<version>/`. A batch (dkb
+    only) puts `batch` and a hash of its contents where dk has the package and version."""
+    if len(plan.targets) == 1:
+        t = plan.targets[0]
+        return f"promote/{t.name}/{plan.env}/{plan.cell}/{t.version}/"
+    return f"promote/batch/{plan.env}/{plan.cell}/{batch_hash(plan.targets)}/"
+
+
+def new_branch(plan: Plan, now: datetime | None = None) -> str:
+    return branch_prefix(plan) + (now or datetime.now()).strftime(BRANCH_TIME)
+
+
+def change_for(plan: Plan, config: GitopsConfig, branch: str) -> ChangeRequest:
     env, cell, targets = plan.env, plan.cell, plan.targets
-    verb = "promote" if plan.kind == "promote" else "rollback"
     if len(targets) == 1:
         t = targets[0]
-        branch = f"{verb}/{t.name}/{env}/{cell}/{t.version}"
         if plan.kind == "promote":
             title = f"Promote {t.name} to {env}/{cell}: {t.version}"
             commit = f"Promote {t.name} to {env}/{cell} at version {t.version}"
@@ -220,7 +274,6 @@ def change_for(plan: Plan, config: GitopsConfig) -> ChangeRequest:
             title = f"Roll back {t.name} in {env}/{cell} to {t.version}"
             commit = f"Roll back {t.name} in {env}/{cell} to version {t.version}"
     else:
-        branch = f"{verb}/batch/{env}/{cell}/{batch_hash(targets)}"
         listing = ", ".join(f"{t.name} {t.version}" for t in targets)
         if plan.kind == "promote":
             title = f"Promote {len(targets)} packages to {env}/{cell}: {listing}"
@@ -235,7 +288,7 @@ def change_for(plan: Plan, config: GitopsConfig) -> ChangeRequest:
     settings = config.env(env)
     return ChangeRequest(branch=branch, base=config.branch, title=title, body=body_for(plan, config, reviewers),
                          commit_message=commit, files={t.path: t.new_text for t in targets},
-                         labels=tuple(labels), reviewers=reviewers, auto_merge=settings.auto_merge)
+                         labels=tuple(labels), reviewers=reviewers, auto_merge=plan.auto_merge or settings.auto_merge)
 
 
 def body_for(plan: Plan, config: GitopsConfig, reviewers: tuple[str, ...]) -> str:
@@ -247,7 +300,8 @@ def body_for(plan: Plan, config: GitopsConfig, reviewers: tuple[str, ...]) -> st
         lines += [f"**Package:** {t.name} (`{t.label}`)  ", f"**Version:** {t.version}  ",
                   f"**Environment:** {plan.env}  ", f"**Cell:** {plan.cell}  ",
                   f"**Previous Version:** {t.previous_version or '(none)'}  ",
-                  f"**Digest:** `{t.digest}`  ", f"**Registry:** `{t.repository}`", "",
+                  f"**Digest:** `{t.digest}`  ", f"**Registry:** `{t.registry}`  ",
+                  f"**Image:** `{t.reference}@{t.digest}`", "",
                   "Changes:", "", f"- `{t.path}`" + (" (new file)" if t.old_text is None else "")]
         if t.previous_version != t.version:
             lines.append(f"  - appVersion: {t.previous_version or '(none)'} → {t.version}")
@@ -259,7 +313,8 @@ def body_for(plan: Plan, config: GitopsConfig, reviewers: tuple[str, ...]) -> st
                    "were requested as reviewers ([policy] pii_reviewers)."), ""]
     settings = config.env(plan.env)
     approvals = f"{settings.approvals} approval(s) required in {plan.env}"
-    lines += [f"**Approvals:** {approvals}" + ("; auto-merge when checks pass" if settings.auto_merge else ""), ""]
+    auto = settings.auto_merge or plan.auto_merge
+    lines += [f"**Approvals:** {approvals}" + ("; auto-merge when checks pass" if auto else ""), ""]
     if plan.lint_line:
         lines += [f"**Lint:** {plan.lint_line}", ""]
     if plan.warnings:

@@ -37,8 +37,10 @@ class PackageStatus:
                                  for env in dict.fromkeys(c.env for c in self.cells)}}
 
 
-def collect(nodes: list[Any], config: GitopsConfig, checkout: Any, latest_of: Any) -> list[PackageStatus]:
-    """`latest_of(node) -> str | None` gives the latest published version (or None)."""
+def collect(nodes: list[Any], config: GitopsConfig, checkout: Any, latest_of: Any,
+            cells: set[str] | None = None) -> list[PackageStatus]:
+    """`latest_of(node) -> str | None` gives the latest published version (or None); `cells`, when
+    given, keeps only those cells."""
     root = f"{config.path.strip('/')}/envs/"
     files = [f for f in checkout.ls(root) if f.endswith("/values.yaml")]
     out = []
@@ -48,7 +50,7 @@ def collect(nodes: list[Any], config: GitopsConfig, checkout: Any, latest_of: An
             prefix = f"{root}{env}/cells/"
             for file in sorted(f for f in files if f.startswith(prefix)):
                 cell, _, rest = file[len(prefix):].partition("/")
-                if rest != f"apps/{node.name}/values.yaml":
+                if rest != f"apps/{node.name}/values.yaml" or (cells and cell not in cells):
                     continue
                 values = read_values(checkout.show(file))
                 version = str(values.get("appVersion") or "")

@@ -1,4 +1,7 @@
-"""values.yaml round-trip: set appVersion, registry and digest, keep every other key, comment and order."""
+"""values.yaml round-trip: set appVersion, registry and digest, keep every other key, comment and order.
+
+The keys are the ones dk's chart reads (see `chart`): `appVersion` (always written as a YAML
+string), `registry` (the prefix the chart joins with the package name) and `digest` (the pin)."""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ def read_values(text: str | None) -> dict[str, Any]:
 
 
 def update_values(text: str | None, version: str, registry: str, digest: str) -> str:
-    """The new file: the old one (if any) with the three managed keys set in place, new ones appended."""
+    """The new file: the old one (if any) with the three managed keys set in place, new ones appended.
+    `registry` is the chart's registry prefix, not the package's repository."""
     yaml = _yaml()
     data = yaml.load(text) if text and text.strip() else None
     if not isinstance(data, CommentedMap):
