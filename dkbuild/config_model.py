@@ -80,6 +80,8 @@ class EnvironmentsSection(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, EnvironmentSettings]
     order: list[str] = Field(default_factory=lambda: ["dev", "int", "prod"])
+    # dk promotes to any environment; a team that wants each step to have run first says so.
+    enforce_order: bool = False
 
     def settings(self, name: str) -> EnvironmentSettings:
         """The built-in defaults for `name`, with whatever [environments.<name>] sets on top."""

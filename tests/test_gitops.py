@@ -138,8 +138,15 @@ def test_existing_values_keep_comments_and_order(setup) -> None:  # type: ignore
     assert f"digest: {digests[('//pipelines/ingest', '1.0.0')]}" in text
 
 
-def test_skipping_an_environment_needs_force(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_skipping_an_environment_is_a_warning_as_in_dk(setup) -> None:  # type: ignore[no-untyped-def]
     root, bare, _ = setup()
+    res = run(root, "promote", "//pipelines/ingest", "--to", "int", "-o", "json")
+    assert res.exit_code == 0, res.output
+    assert any("is not running in dev" in w and "enforce_order" in w for w in out_json(res)["warnings"])
+
+
+def test_skipping_an_environment_needs_force_when_the_order_is_enforced(setup, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root, bare, _ = setup(toml="[environments]\nenforce_order = true\n")
     refused = run(root, "promote", "//pipelines/ingest", "--to", "int")
     assert refused.exit_code == 1
     assert "//pipelines/ingest 1.0.0 is not running in dev" in refused.stderr

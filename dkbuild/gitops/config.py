@@ -37,6 +37,7 @@ class GitopsConfig:
     repository: str | None = None
     base_url: str | None = None
     embedded: bool = False
+    enforce_order: bool = False         # refuse (not just warn) a promotion that skips an environment
 
     def env(self, name: str) -> EnvironmentSettings:
         return self.environments.get(name) or EnvironmentSettings()
@@ -98,7 +99,8 @@ def gitops_config(workspace: Workspace, environ: Mapping[str, str] | None = None
     elif not is_url(remote):
         remote = str((workspace.root / remote).resolve()) if not os.path.isabs(remote) else remote
     return GitopsConfig(remote, section.branch, section.path, forge, tuple(cfg.environments.order), envs,
-                        tuple(cfg.policy.pii_reviewers), owner, repository, base_url, embedded)
+                        tuple(cfg.policy.pii_reviewers), owner, repository, base_url, embedded,
+                        cfg.environments.enforce_order)
 
 
 def ensure_embedded(config: GitopsConfig) -> None:

@@ -3,7 +3,8 @@
 
 Pre-flight, each failure naming the package: it lints; its version is published and the tag's
 digest resolves (the digest is what gets deployed, and must equal dk's --digest when given); the
-previous environment already runs that version (unless forced); and a version+digest already
+previous environment already runs that version (a warning, as dk never checks it; refused unless
+forced with `[environments] enforce_order`); and a version+digest already
 deployed is a no-op. What dk's chart would render badly from the new values is a warning.
 
 The change follows dk (sdk/promotion/pr.go): values.yaml at
@@ -210,9 +211,10 @@ def plan_promotion(loaded: Any, nodes: list[Any], config: GitopsConfig, checkout
             continue
         if before and not _runs_in(checkout, config, before, node.name, wanted):
             message = f"{node.id} {wanted} is not running in {before} yet (promotions go {' → '.join(config.order)})"
-            if not force:
+            if config.enforce_order and not force:
                 raise PromotionError(message, hint=f"promote to {before} first, or pass --force to skip it")
-            plan.warnings.append(message + "; promoted anyway with --force")
+            plan.warnings.append(message + ("; promoted anyway with --force" if config.enforce_order else
+                                            "; set [environments] enforce_order = true to refuse this"))
         _write(plan, target)
     return plan
 
