@@ -41,7 +41,8 @@ def test_json_document_shape(workspace, dkb) -> None:
     doc = dkb("lint", "--output", "json", cwd=root).json()
     assert doc["summary"]["exit_code"] == 1 and doc["summary"]["errors"] >= 1
     d = next(d for d in doc["diagnostics"] if d["code"] == "E500")
-    assert set(d) == {"code", "severity", "file", "line", "column", "field", "message", "hint", "related"}
+    assert set(d) == {"code", "severity", "advisory", "file", "line", "column", "field", "message", "hint",
+                      "related"}
 
 
 def test_sarif_is_valid_for_code_scanning(workspace, dkb, tmp_path: Path) -> None:
