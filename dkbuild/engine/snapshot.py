@@ -129,9 +129,10 @@ class Snapshot:
             self.store.write_extra(self.fingerprint, "lint-" + selection, report)
 
 
-def lint_selection(patterns: list[str], current_package: str, strict: bool, rules_identity: str) -> str:
-    """What a lint report depends on beyond the workspace state."""
-    return selection_digest(patterns, current_package, strict, rules_identity)
+def lint_selection(patterns: list[str], current_package: str, options: str, rules_identity: str) -> str:
+    """What a lint report depends on beyond the workspace state (whose fingerprint covers
+    workspace.toml, [lint.severity] and [policy] included): `options` is LintOptions.key()."""
+    return selection_digest(patterns, current_package, options, rules_identity)
 
 
 class SnapshotStore:
