@@ -273,3 +273,15 @@ def test_invalid_packages_dk_rejects_are_rejected(workspace, case, path, make, c
 
     text = render_text([d])
     assert f"{path}:{d.line}:" in text and f"error {code} [{field}]" in text and f"hint: {d.hint}" in text
+
+
+def test_flat_copies_still_need_what_dk_run_follows(workspace, tmp_path) -> None:
+    # dk's runner resolves a Transform's datasets, their store and its connector from the package's
+    # copies by name: a copy missing those fields breaks `dk run` and would be packed broken.
+    ds = dataset("raw")
+    del ds["spec"]["store"]
+    st = store("lake")
+    del st["spec"]["connector"]
+    report = lint(workspace({"pipelines/ingest/dataset/raw.yaml": ds, "pipelines/ingest/store/lake.yaml": st}))
+    assert found(report, "E220")[0].is_error and found(report, "E210")[0].is_error
+    assert found(report, "E220")[0].file == "pipelines/ingest/dataset/raw.yaml"

@@ -16,7 +16,7 @@ checks themselves:
 
 A finding on a value that dk's own validator accepts (Diagnostic.dk_accepts), and a contract
 finding on a file dk never lints (a package's flat connector/ or store/ copy), is advisory
-whatever its code's default.
+whatever its code's default, except for the `REFERENCE_CHAIN` codes.
 """
 
 from __future__ import annotations
@@ -133,6 +133,12 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
 ]
 
 CODES: dict[str, Code] = {c: Code(c, sev, summary, group) for c, sev, summary, group in _CATALOGUE}
+
+# Contract findings that stay errors on files dk's lint never reads: the fields dk's runner follows
+# from a Transform to its package's copies (DataSet -> Store -> Connector, by metadata.name,
+# sdk/runner/cqconfig.go). Without them `dk run` fails, and dkb would pack a copy that resolves to
+# nothing.
+REFERENCE_CHAIN = frozenset({"E006", "E210", "E220"})
 
 # Runtime checks contributed by build rules (dkbuild_rules).
 _RULE_CODES = [

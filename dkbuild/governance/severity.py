@@ -4,7 +4,8 @@ In order, later steps winning:
   1. the code's default severity in the catalogue;
   2. for a governance policy, its `[policy]` level (error, warning, advisory);
   3. advisory, when dk accepts this instance: the check said so (a value only dkb's stricter
-     check rejects), or it is a contract finding on a file dk never lints;
+     check rejects), or it is a contract finding on a file dk never lints (unless the field is
+     one dk's runner follows there: codes.REFERENCE_CHAIN);
   4. the workspace's `[lint.severity]` setting for the code, if any;
   5. `--strict` makes a warning (not an advisory) an error.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from dkbuild.config_model import WorkspaceConfig
 from dkbuild.diagnostics import Diagnostic, Severity
-from dkbuild.governance.codes import CODES
+from dkbuild.governance.codes import CODES, REFERENCE_CHAIN
 from dkbuild.manifests.manifest import Manifest
 
 # Which [policy] key sets the level of each policy code.
@@ -52,7 +53,8 @@ class SeverityPolicy:
         entry = CODES.get(d.code)
         level = entry.severity if entry else d.severity.value
         level = self.policy_levels.get(d.code, level)
-        if d.dk_accepts or (entry is not None and entry.group == "manifest" and d.file in self.unlinted_files):
+        if d.dk_accepts or (entry is not None and entry.group == "manifest" and d.file in self.unlinted_files
+                            and d.code not in REFERENCE_CHAIN):
             level = "advisory"
         level = self.overrides.get(d.code, level)
         if self.strict and level == "warning":
