@@ -285,3 +285,22 @@ def test_flat_copies_still_need_what_dk_run_follows(workspace, tmp_path) -> None
     report = lint(workspace({"pipelines/ingest/dataset/raw.yaml": ds, "pipelines/ingest/store/lake.yaml": st}))
     assert found(report, "E220")[0].is_error and found(report, "E210")[0].is_error
     assert found(report, "E220")[0].file == "pipelines/ingest/dataset/raw.yaml"
+
+
+def test_scalar_label_values_and_empty_sections_load_as_dk_reads_them(workspace, tmp_path) -> None:
+    ds = dataset("raw")
+    ds["metadata"]["labels"] = {"tier": 1, "enabled": True}
+    ds["metadata"]["annotations"] = None
+    report = lint(workspace({"datasets/raw/dk.yaml": ds}), strict=True)
+    assert report.exit_code == 0 and not report.unusable
+    labels = sorted((d.field, d.is_advisory) for d in found(report, "E105"))
+    assert labels == [("metadata.labels.enabled", True), ("metadata.labels.tier", True)]
+    loaded = load(workspace({"datasets/raw/dk.yaml": ds}, root=tmp_path / "again"))
+    (raw,) = [m for m in loaded.result.manifests if m.name == "raw"]
+    assert raw.model.metadata.labels == {"tier": "1", "enabled": "true"}
+    # An empty metadata: is dk's "metadata.name is required" (a lint error), not unusable input.
+    st = {"apiVersion": ds["apiVersion"], "kind": "Store", "metadata": None,
+          "spec": {"connector": "postgres", "connection": {"host": "h"}}}
+    report = lint(workspace({"platform/stores/x/dk.yaml": st}, root=tmp_path / "empty"))
+    (d,) = found(report, "E006")
+    assert d.is_error and d.file == "platform/stores/x/dk.yaml" and not report.unusable

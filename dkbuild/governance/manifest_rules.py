@@ -37,7 +37,7 @@ from dkbuild.governance.values import (
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 from dkbuild.manifests.models import (CLASSIFICATIONS, MASKINGS, MODES, RUNTIMES, TRIGGER_POLICIES,
                                       Connector, DataSet, DataSetGroup, DataSetRef, Store, SubPolicy,
-                                      Transform, Trigger)
+                                      Transform, Trigger, scalar_text)
 
 __all__ = ["check_manifest", "DATASET_FORMATS"]
 
@@ -62,7 +62,8 @@ class _Report:
 
     def __call__(self, code: str, path: FieldPath, message: str, hint: str, *, dk_accepts: bool = False) -> None:
         entry = CODES[code]
-        assert entry.group == "manifest", f"{code} is not a per-manifest code"
+        # A load code only for a value the loader let through because dk accepts it (E105).
+        assert entry.group == "manifest" or dk_accepts, f"{code} is not a per-manifest code"
         line, column = self.manifest.position(path)
         self.items.append(Diagnostic(self.manifest.file, line, column, code, Severity(entry.severity), message,
                                      format_field(path), hint, dk_accepts=dk_accepts))
@@ -73,6 +74,7 @@ def check_manifest(manifest: Manifest) -> list[Diagnostic]:
     report = _Report(manifest)
     model = manifest.model
     _check_metadata(report, model)
+    _check_label_text(report, manifest.data)
     if isinstance(model, Connector):
         _check_connector(report, model)
     elif isinstance(model, Store):
@@ -103,6 +105,19 @@ def _check_metadata(report: _Report, model: Any) -> None:
     # DataSet checks its version after spec.store, as dk does.
     if isinstance(model, Transform):
         _check_semver(report, ("metadata", "version"), meta.version)
+
+
+def _check_label_text(report: _Report, data: dict[str, Any]) -> None:
+    """Unquoted label and annotation values, which the model read as text as dk does."""
+    meta = data.get("metadata")
+    for section in ("labels", "annotations"):
+        values = meta.get(section) if isinstance(meta, dict) else None
+        for key, value in (values or {}).items() if isinstance(values, dict) else ():
+            if isinstance(value, (bool, int, float)):
+                text = scalar_text(value)
+                report("E105", ("metadata", section, key), f"metadata.{section}.{key} is a YAML "
+                       f"{type(value).__name__}, not a string; read as the text '{text}'",
+                       f"quote it to say so: {key}: \"{text}\"", dk_accepts=True)
 
 
 def _check_semver(report: _Report, path: FieldPath, value: str | None) -> None:
