@@ -35,7 +35,7 @@ from dkbuild.workspace import Workspace
 if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
     from dkbuild.manifests.result import LoadResult
 
-SCHEMA = "dkb-snapshot-v2"
+SCHEMA = "dkb-snapshot-v3"   # v3: lint severities and model coercions of issue 13
 KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
 ENV_SWITCH = "DKB_SNAPSHOT"
 _SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body

@@ -140,15 +140,16 @@ CODES: dict[str, Code] = {c: Code(c, sev, summary, group) for c, sev, summary, g
 # nothing.
 REFERENCE_CHAIN = frozenset({"E006", "E210", "E220"})
 
-# Runtime checks contributed by build rules (dkbuild_rules).
+# Runtime checks contributed by build rules (dkbuild_rules). Source that cannot run (E700, E711,
+# E721) and a cloudquery sync without its plugin (E730, E731) would make a wrong artifact: errors.
 _RULE_CODES = [
-    ("E700", "warning", "a Python source file does not compile", "rule"),
+    ("E700", "error", "a Python source file does not compile", "rule"),
     ("E710", "advisory", "generic-go package has no go.mod", "rule"),
-    ("E711", "warning", "go.mod declares no module path", "rule"),
+    ("E711", "error", "go.mod declares no module path", "rule"),
     ("E720", "advisory", "dbt package has no dbt_project.yml", "rule"),
-    ("E721", "warning", "dbt_project.yml is not valid YAML or lacks a name", "rule"),
-    ("E730", "warning", "cloudquery input's connector has no source plugin image", "rule"),
-    ("E731", "warning", "cloudquery output's connector has no destination plugin image", "rule"),
+    ("E721", "error", "dbt_project.yml is not valid YAML or lacks a name", "rule"),
+    ("E730", "error", "cloudquery input's connector has no source plugin image", "rule"),
+    ("E731", "error", "cloudquery output's connector has no destination plugin image", "rule"),
 ]
 CODES.update({c: Code(c, sev, summary, group) for c, sev, summary, group in _RULE_CODES})
 
