@@ -139,6 +139,8 @@ def typed_value(raw: str) -> Any:
             return number
     except ValueError:
         pass
+    if "_" in raw:      # Go's ParseFloat takes '_' only after a base prefix; Python's float always
+        return raw
     try:
         return float(raw)
     except ValueError:
