@@ -77,14 +77,17 @@ def compute_keys(loaded: Loaded, rules: Any = None):  # type: ignore[no-untyped-
 
 
 def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,  # type: ignore[no-untyped-def]
-                   rules: Any = None, keys: Any = None):
+                   rules: Any = None, keys: Any = None, options: Any = None):
     """Lint with the build rules' runtime checks included. A caller that already has the rules and
-    keys (a build) passes them, so they are not loaded and computed twice."""
+    keys (a build) passes them, so they are not loaded and computed twice. `options` is a
+    governance.options.LintOptions (its `strict` wins over `strict`)."""
     from dkbuild.engine.rules import load_rules
     from dkbuild.engine.snapshot import lint_selection
+    from dkbuild.governance.options import LintOptions
 
+    options = LintOptions(strict=strict) if options is None else options
     rules = load_rules(loaded.workspace) if rules is None else rules
-    selection = lint_selection(patterns, loaded.current_package, strict, rules.fingerprint(loaded.workspace))
+    selection = lint_selection(patterns, loaded.current_package, options.key(), rules.fingerprint(loaded.workspace))
     cached = loaded.snapshot.lint(selection)
     if cached is not None:
         return cached
@@ -92,18 +95,27 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
     from dkbuild.governance.lint import lint
 
     keys = compute_keys(loaded, rules) if keys is None else keys
-    defaults = set(loaded.graph.package_default.values())
+    result, graph = loaded.result, loaded.graph
+    if options.overrides:
+        from dkbuild.governance.overrides import overridden
+        from dkbuild.graph.build import build_graph
+        from dkbuild.graph.select import select
+
+        selected = select(graph, patterns, loaded.current_package)
+        result = overridden(result, {graph.nodes[n].package for n in selected}, options.overrides, loaded.workspace)
+        graph = build_graph(result.manifests)
+    defaults = set(graph.package_default.values())
 
     def runtime_checks(node):  # type: ignore[no-untyped-def]
         rule = rules.rule_of(node)
-        if rule is None:
+        if rule is None or node.id not in keys.keys:   # an override renamed it: no key to check against
             return []
         files = keys.components[node.id].files if node.id in defaults else {}
-        target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, loaded.graph)
+        target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, graph)
         return rule.check(target)
 
-    report = lint(loaded.result, loaded.graph, loaded.workspace.config, patterns, loaded.current_package,
-                  strict, runtime_checks)
+    report = lint(result, graph, loaded.workspace.config, patterns, loaded.current_package,
+                  options.strict, runtime_checks, skip_pii=options.skip_pii)
     loaded.snapshot.save_lint(selection, report)
     return report
 

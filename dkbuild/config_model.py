@@ -12,9 +12,10 @@ import re
 import tomllib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dkbuild.diagnostics import DkbError, error
+from dkbuild.governance.codes import CODES
 from dkbuild.workspace import DEFAULT_MAX_MANIFEST_BYTES, WORKSPACE_FILE
 
 
@@ -92,17 +93,32 @@ class EnvironmentsSection(BaseModel):
         return base.model_copy(update={f: getattr(given, f) for f in given.model_fields_set})
 
 
-PolicyLevel = Literal["error", "warning", "off"]
+PolicyLevel = Literal["error", "warning", "advisory", "off"]
+Level = Literal["error", "warning", "advisory"]
 
 
 class PolicySection(Section):
-    pii_classification: PolicyLevel = "error"
+    # Defaults are the catalogue's (governance/codes.py); "off" skips the policy.
+    pii_classification: PolicyLevel = CODES["E600"].severity  # type: ignore[assignment]
     pii_allowed_classifications: list[str] = Field(default_factory=lambda: ["confidential", "restricted"])
-    pii_propagation: PolicyLevel = "error"
-    classification_downgrade: PolicyLevel = "error"
+    pii_propagation: PolicyLevel = CODES["E601"].severity  # type: ignore[assignment]
+    classification_downgrade: PolicyLevel = CODES["E602"].severity  # type: ignore[assignment]
     # Diagnostic codes to silence workspace-wide.
     ignore: list[str] = Field(default_factory=list)
     pii_reviewers: list[str] = Field(default_factory=list)
+
+
+class LintSection(Section):
+    # Per-code severity, over the catalogue's default (e.g. W501 = "error"); see governance/severity.py.
+    severity: dict[str, Level] = Field(default_factory=dict)
+
+    @field_validator("severity")
+    @classmethod
+    def _known_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CODES))
+        if unknown:
+            raise ValueError(f"unknown diagnostic code(s) {', '.join(unknown)}; see the code table in the README")
+        return value
 
 
 class RulesSection(BaseModel):
@@ -137,6 +153,7 @@ class WorkspaceConfig(Section):
     gitops: GitopsSection = Field(default_factory=GitopsSection)
     environments: EnvironmentsSection = Field(default_factory=EnvironmentsSection)
     policy: PolicySection = Field(default_factory=PolicySection)
+    lint: LintSection = Field(default_factory=LintSection)
     rules: RulesSection = Field(default_factory=RulesSection)
     dev: DevSettings = Field(default_factory=DevSettings)
 
@@ -194,7 +211,7 @@ def _line_of(text: str, loc: list[str]) -> int:
         if line.startswith("["):
             header = line.strip("[]").strip()
             in_section = header == section or header.startswith(section + ".")
-            if len(loc) == 1 and header == section:
+            if header == ".".join(loc):     # [section] or [section.table] named by the error
                 return number
             continue
         if in_section and re.match(rf"{re.escape(key)}\s*=", line):

@@ -9,7 +9,8 @@ from enum import Enum
 
 class Severity(str, Enum):
     ERROR = "error"
-    WARNING = "warning"
+    WARNING = "warning"     # reported; `--strict` makes it an error
+    ADVISORY = "advisory"   # reported as a warning; only a [lint.severity] setting makes it block
     INFO = "info"
 
 
@@ -27,14 +28,20 @@ class Diagnostic:
     hint: str = ""
     # Other files involved (e.g. the second definition of a conflicting dataset).
     related: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+    # This instance is one dk's own validator lets through (a value only dkb's stricter check
+    # rejects): governance.severity makes it advisory whatever the code's default severity.
+    dk_accepts: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
-    def escalated(self) -> "Diagnostic":
-        """The same finding as an error (for --strict)."""
-        return replace(self, severity=Severity.ERROR) if self.severity is Severity.WARNING else self
+    @property
+    def is_advisory(self) -> bool:
+        return self.severity is Severity.ADVISORY
+
+    def with_severity(self, severity: Severity) -> "Diagnostic":
+        return self if severity is self.severity else replace(self, severity=severity)
 
     def location(self) -> str:
         if self.line:
@@ -44,7 +51,10 @@ class Diagnostic:
     def to_json(self) -> dict[str, object]:
         return {
             "code": self.code,
-            "severity": self.severity.value,
+            # An advisory finding is a warning that nothing raises by default: said by the flag, so
+            # consumers that know only error/warning keep working.
+            "severity": Severity.WARNING.value if self.is_advisory else self.severity.value,
+            "advisory": self.is_advisory,
             "file": self.file,
             "line": self.line,
             "column": self.column,
@@ -64,13 +74,13 @@ class DkbError(Exception):
 
 
 def error(code: str, file: str, message: str, *, line: int = 0, column: int = 0,
-          field: str = "", hint: str = "", related: tuple[str, ...] = ()) -> Diagnostic:
-    return Diagnostic(file, line, column, code, Severity.ERROR, message, field, hint, related)
+          field: str = "", hint: str = "", related: tuple[str, ...] = (), dk_accepts: bool = False) -> Diagnostic:
+    return Diagnostic(file, line, column, code, Severity.ERROR, message, field, hint, related, dk_accepts)
 
 
 def warning(code: str, file: str, message: str, *, line: int = 0, column: int = 0,
-            field: str = "", hint: str = "", related: tuple[str, ...] = ()) -> Diagnostic:
-    return Diagnostic(file, line, column, code, Severity.WARNING, message, field, hint, related)
+            field: str = "", hint: str = "", related: tuple[str, ...] = (), dk_accepts: bool = False) -> Diagnostic:
+    return Diagnostic(file, line, column, code, Severity.WARNING, message, field, hint, related, dk_accepts)
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:

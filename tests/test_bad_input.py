@@ -144,14 +144,19 @@ def test_not_utf8(workspace, dkb) -> None:
     assert res.code == 1 and any(d["code"] == "E112" for d in res.json()["diagnostics"])
 
 
-def test_unknown_field_warns_and_strict_fails(workspace, dkb) -> None:
+def test_unknown_field_warns_and_strict_fails_only_when_raised(workspace, dkb) -> None:
+    # dk ignores unknown fields silently (its `dk init` templates carry spec.owner), so W100 is
+    # advisory: --strict does not raise it unless [lint.severity] makes it a plain warning.
     t = transform("extra", ["raw"], ["extra-out"])
     t["spec"]["owner"] = "team-a"
     root = workspace({"pipelines/extra/dk.yaml": t, "datasets/extra-out/dk.yaml": dataset("extra-out")})
     res = dkb("lint", "--output", "json", cwd=root)
     assert res.code == 0, res
     (d,) = [d for d in res.json()["diagnostics"] if d["code"] == "W100"]
-    assert d["field"] == "spec.owner" and d["severity"] == "warning" and d["line"] > 0
+    assert d["field"] == "spec.owner" and d["severity"] == "warning" and d["advisory"] and d["line"] > 0
+    assert dkb("lint", "--strict", "--output", "json", cwd=root).code == 0
+    toml = root / "workspace.toml"
+    toml.write_text(toml.read_text() + '\n[lint.severity]\nW100 = "warning"\n')
     strict = dkb("lint", "--strict", "--output", "json", cwd=root)
     assert strict.code == 1
     assert [d["severity"] for d in strict.json()["diagnostics"] if d["code"] == "W100"] == ["error"]

@@ -490,7 +490,7 @@ def test_the_collector_is_back_on_after_a_load(messy_ws: Path) -> None:
 # --- data cycles -------------------------------------------------------------------------------
 
 def reference_data_cycles(graph: Graph) -> list[Diagnostic]:
-    """E506 as a search from every transform over the whole data flow finds it."""
+    """W506 as a search from every transform over the whole data flow finds it."""
     flow = graph_rules._data_graph(graph)
     everything = set(flow)
     found, reported = [], set()

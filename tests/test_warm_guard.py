@@ -588,7 +588,8 @@ def test_workspace_toml_with_meaning(base: Base, repo: Path, addition: str) -> N
 def test_lint_selection_strictness_and_cwd(repo: Path) -> None:
     """Lint reports are kept per selection: a relative pattern from another directory, or --strict,
     is another question."""
-    edit(repo / RAW_EVENTS, "  format: parquet\n", "  format: parquet\n  colour: blue\n")
+    # An unknown masking method (E226) is a warning that --strict raises.
+    edit(repo / RAW_EVENTS, "      pii: true\n", "      pii: true\n      masking: hsh\n", count=1)
     asked = [(("lint", ":all", "--output", "json"), repo / "pipelines/enrich"),
              (("lint", ":all", "--output", "json"), repo / "datasets/raw-events"),
              (("lint", "//...", "--strict", "--output", "json"), repo),
@@ -601,7 +602,7 @@ def test_lint_selection_strictness_and_cwd(repo: Path) -> None:
     assert seen[0]["out"]["targets"] == ["//pipelines/enrich"]
     assert seen[1]["out"]["targets"] == ["//datasets/raw-events"] and seen[1]["exit"] == 0
     assert seen[2]["exit"] == 1 and seen[3]["exit"] == 0
-    assert any(d["code"] == "W100" for d in seen[3]["out"]["diagnostics"])
+    assert any(d["code"] == "E226" for d in seen[3]["out"]["diagnostics"])
 
 
 def test_why_after_a_referenced_dataset_changed(repo: Path) -> None:

@@ -35,7 +35,7 @@ from dkbuild.workspace import Workspace
 if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
     from dkbuild.manifests.result import LoadResult
 
-SCHEMA = "dkb-snapshot-v3"
+SCHEMA = "dkb-snapshot-v3"   # v3: lint severities, model coercions and package-local targets of issue 13
 KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
 ENV_SWITCH = "DKB_SNAPSHOT"
 _SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body
@@ -129,9 +129,10 @@ class Snapshot:
             self.store.write_extra(self.fingerprint, "lint-" + selection, report)
 
 
-def lint_selection(patterns: list[str], current_package: str, strict: bool, rules_identity: str) -> str:
-    """What a lint report depends on beyond the workspace state."""
-    return selection_digest(patterns, current_package, strict, rules_identity)
+def lint_selection(patterns: list[str], current_package: str, options: str, rules_identity: str) -> str:
+    """What a lint report depends on beyond the workspace state (whose fingerprint covers
+    workspace.toml, [lint.severity] and [policy] included): `options` is LintOptions.key()."""
+    return selection_digest(patterns, current_package, options, rules_identity)
 
 
 class SnapshotStore:

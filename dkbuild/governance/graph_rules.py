@@ -18,7 +18,7 @@ from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 def check_graph(graph: Graph) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     found += [_external(graph, e) for e in graph.externals]
-    found += [_dangling(graph, d) for d in graph.dangling]
+    found += [d for d in (_dangling(graph, d) for d in graph.dangling) if d is not None]
     found += _conflicts(graph)
     found += _drift(graph)
     found += _producers(graph)
@@ -67,14 +67,13 @@ def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
 _RESOURCE_DIR = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 
 
-def _dangling(graph: Graph, d: Dangling) -> Diagnostic:
+def _dangling(graph: Graph, d: Dangling) -> Diagnostic | None:
     node = graph.nodes[d.node]
     m = node.manifest
     if d.kind == "column":
         dataset, _, column = d.name.partition(".")
         if not dataset or not column:
-            return warning("W507", m.file, f"column lineage '{d.name}' is not written <dataset>.<column>",
-                           hint="write from: <dataset>.<column>", **at(m, d.field))
+            return None                 # not <dataset>.<column>: the manifest rules say so (E227)
         upstream = graph.lookup("DataSet", dataset)
         columns = [c.name for c in upstream.manifest.model.spec.schema_] if upstream is not None else []
         close = difflib.get_close_matches(column, columns, n=1)
@@ -156,7 +155,7 @@ def _producers(graph: Graph) -> list[Diagnostic]:
         for edge in writes:
             others = [p for p in producers if p != edge.src]
             m = graph.nodes[edge.src].manifest
-            found.append(error("E505", m.file, f"DataSet '{node.name}' has several producers: {edge.src} "
+            found.append(warning("W505", m.file, f"DataSet '{node.name}' has several producers: {edge.src} "
                                f"and {', '.join(others)}", related=tuple(graph.nodes[o].manifest.file for o in others),
                                hint="each dataset has exactly one producing transform; split the dataset or "
                                     "merge the transforms", **at(m, edge.field)))
@@ -193,7 +192,7 @@ def _data_cycles(graph: Graph) -> list[Diagnostic]:
         reported.update(cycle)
         m = graph.nodes[start].manifest
         steps = " -> ".join(cycle + [start])
-        found.append(error("E506", m.file, f"data cycle: {steps}", field="spec.outputs",
+        found.append(warning("W506", m.file, f"data cycle: {steps}", field="spec.outputs",
                            line=m.position(("spec", "outputs"))[0], column=m.position(("spec", "outputs"))[1],
                            related=tuple(sorted({graph.nodes[c].manifest.file for c in cycle} - {m.file})),
                            hint="data must flow one way; break the cycle by writing a new dataset"))

@@ -1,5 +1,6 @@
 """`dkb lint`: load diagnostics + per-manifest rules + cross-package checks + policies, scoped to
-the selected targets. Pure: it reads the loaded workspace and returns a report."""
+the selected targets, each finding given its final severity by governance.severity. Pure: it reads
+the loaded workspace and returns a report."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dkbuild.governance.graph_rules import check_graph
 from dkbuild.governance.lintreport import LintReport
 from dkbuild.governance.manifest_rules import check_manifest
 from dkbuild.governance.policy import check_policies
+from dkbuild.governance.severity import SeverityPolicy
 from dkbuild.graph.labels import Pattern, Scope, parse_pattern
 from dkbuild.graph.model import Graph, Node
 from dkbuild.manifests.loader import LoadResult
@@ -22,9 +24,11 @@ TargetCheck = Callable[[Node], list[Diagnostic]]
 
 
 def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: list[str],
-         current_package: str = "", strict: bool = False, target_check: TargetCheck | None = None) -> LintReport:
+         current_package: str = "", strict: bool = False, target_check: TargetCheck | None = None,
+         *, skip_pii: bool = False) -> LintReport:
     """`target_check` adds checks that need more than manifests (the build rules' runtime checks);
-    the caller injects it so governance never imports the engine."""
+    the caller injects it so governance never imports the engine. `skip_pii` leaves out the
+    PII and classification policies (dk lint --skip-pii)."""
     patterns = patterns or ["//..."]
     # A pattern may name a package whose dk.yaml could not be loaded: lint reports its errors.
     targets, _broken = select_with_unloadable(graph, patterns, current_package, unloadable_packages(result, graph))
@@ -48,11 +52,11 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
             _index_dirs(below, checked)
             in_scope |= below.get(graph.nodes[target].package, set())
     found += check_graph(graph)
-    found += check_policies(graph, config.policy)
+    if not skip_pii:
+        found += check_policies(graph, config.policy)
     ignored = set(config.policy.ignore)
-    kept = sorted({d for d in found if d.file in in_scope and d.code not in ignored}, key=sort_key)
-    if strict:
-        kept = [d.escalated() for d in kept]
+    severity = SeverityPolicy.of(config, result.manifests, strict)
+    kept = sorted({severity.apply(d) for d in found if d.file in in_scope and d.code not in ignored}, key=sort_key)
     return LintReport(kept, sorted(targets), sorted(in_scope))
 
 

@@ -15,15 +15,19 @@ Where it was wrong we fix it and say so here:
 * `spec.trigger.schedule.cron` is parsed; dk never checked it.
 * Store secrets must be `${VAR}` references (dk's JSON schema said so, its code did not check).
 
+Where a stricter check fails on a value dk's own check lets through (governance.dk_checks), the
+finding is marked `dk_accepts`: reported, but advisory (governance.severity decides).
+
 Secret values are never copied into a message or a hint.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
-from dkbuild.diagnostics import Diagnostic, error, warning
+from dkbuild.diagnostics import Diagnostic, Severity
+from dkbuild.governance import dk_checks
 from dkbuild.governance.codes import CODES
 from dkbuild.governance.values import (
     ENV_NAME, MODULE, VAR_REF, closest, cron_problem, dns_hint, duration_hint, enum_hint,
@@ -33,7 +37,7 @@ from dkbuild.governance.values import (
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 from dkbuild.manifests.models import (CLASSIFICATIONS, MASKINGS, MODES, RUNTIMES, TRIGGER_POLICIES,
                                       Connector, DataSet, DataSetGroup, DataSetRef, Store, SubPolicy,
-                                      Transform, Trigger)
+                                      Transform, Trigger, scalar_text)
 
 __all__ = ["check_manifest", "DATASET_FORMATS"]
 
@@ -56,13 +60,13 @@ class _Report:
         self.manifest = manifest
         self.items: list[Diagnostic] = []
 
-    def __call__(self, code: str, path: FieldPath, message: str, hint: str) -> None:
+    def __call__(self, code: str, path: FieldPath, message: str, hint: str, *, dk_accepts: bool = False) -> None:
         entry = CODES[code]
-        assert entry.group == "manifest", f"{code} is not a per-manifest code"
-        make: Callable[..., Diagnostic] = error if entry.severity == "error" else warning
+        # A load code only for a value the loader let through because dk accepts it (E105).
+        assert entry.group == "manifest" or dk_accepts, f"{code} is not a per-manifest code"
         line, column = self.manifest.position(path)
-        self.items.append(make(code, self.manifest.file, message, line=line, column=column,
-                               field=format_field(path), hint=hint))
+        self.items.append(Diagnostic(self.manifest.file, line, column, code, Severity(entry.severity), message,
+                                     format_field(path), hint, dk_accepts=dk_accepts))
 
 
 def check_manifest(manifest: Manifest) -> list[Diagnostic]:
@@ -70,6 +74,7 @@ def check_manifest(manifest: Manifest) -> list[Diagnostic]:
     report = _Report(manifest)
     model = manifest.model
     _check_metadata(report, model)
+    _check_label_text(report, manifest.data)
     if isinstance(model, Connector):
         _check_connector(report, model)
     elif isinstance(model, Store):
@@ -102,9 +107,23 @@ def _check_metadata(report: _Report, model: Any) -> None:
         _check_semver(report, ("metadata", "version"), meta.version)
 
 
+def _check_label_text(report: _Report, data: dict[str, Any]) -> None:
+    """Unquoted label and annotation values, which the model read as text as dk does."""
+    meta = data.get("metadata")
+    for section in ("labels", "annotations"):
+        values = meta.get(section) if isinstance(meta, dict) else None
+        for key, value in (values or {}).items() if isinstance(values, dict) else ():
+            if isinstance(value, (bool, int, float)):
+                text = scalar_text(value)
+                report("E105", ("metadata", section, key), f"metadata.{section}.{key} is a YAML "
+                       f"{type(value).__name__}, not a string; read as the text '{text}'",
+                       f"quote it to say so: {key}: \"{text}\"", dk_accepts=True)
+
+
 def _check_semver(report: _Report, path: FieldPath, value: str | None) -> None:
     if value and not is_semver(value):
-        report("E020", path, f"{format_field(path)} must be valid SemVer", semver_hint(value))
+        report("E020", path, f"{format_field(path)} must be valid SemVer", semver_hint(value),
+               dk_accepts=dk_checks.semver(value))
 
 
 # --- Connector ---------------------------------------------------------------------------------
@@ -154,7 +173,7 @@ def _check_store(report: _Report, model: Store) -> None:
     if spec.connectorVersion and not is_semver_range(spec.connectorVersion):
         report("E213", ("spec", "connectorVersion"),
                "spec.connectorVersion must be a valid semver range (e.g., ^1.0.0, >=1.2.0)",
-               range_hint(spec.connectorVersion))
+               range_hint(spec.connectorVersion), dk_accepts=dk_checks.semver_range(spec.connectorVersion))
     for key, value in spec.secrets.items():
         path = ("spec", "secrets", key)
         var = env_var_name_for(key)
@@ -208,7 +227,7 @@ def _check_dataset(report: _Report, model: DataSet, data: dict[str, Any]) -> Non
     if spec.schemaRef and not is_schema_module_ref(spec.schemaRef):
         report("E311", ("spec", "schemaRef"),
                'spec.schemaRef must be in the format "module" or "module@constraint" (e.g., "users@^1.0.0")',
-               _module_ref_hint(spec.schemaRef))
+               _module_ref_hint(spec.schemaRef), dk_accepts=dk_checks.schema_ref(spec.schemaRef))
     names: set[str] = set()
     for i, column in enumerate(spec.schema_):
         base: FieldPath = ("spec", "schema", i)
@@ -313,7 +332,7 @@ def _check_transform(report: _Report, model: Transform) -> None:
         seconds = parse_duration(spec.timeout)
         if seconds is None or seconds <= 0:
             report("E031", ("spec", "timeout"), "spec.timeout must be a valid duration (e.g., 1h, 30m)",
-                   duration_hint(spec.timeout))
+                   duration_hint(spec.timeout), dk_accepts=dk_checks.duration(spec.timeout))
     for direction in ("inputs", "outputs"):
         for i, ref in enumerate(getattr(spec, direction)):
             _check_ref(report, ("spec", direction, i), ref)
@@ -347,7 +366,9 @@ def _check_trigger(report: _Report, trigger: Trigger) -> None:
         if policy not in SUB_POLICIES:
             hint = ("composite policies cannot be nested; list schedule, on-change or manual directly"
                     if policy == "composite" else enum_hint(policy, SUB_POLICIES))
-            report("E238", path, "sub-policy must be schedule, on-change, or manual", hint)
+            # dk checks sub-policies only under a composite policy.
+            report("E238", path, "sub-policy must be schedule, on-change, or manual", hint,
+                   dk_accepts=trigger.policy != "composite")
             continue
         own = item.schedule if isinstance(item, SubPolicy) else None
         if own is not None:
@@ -356,7 +377,7 @@ def _check_trigger(report: _Report, trigger: Trigger) -> None:
             report("E236", path + ("schedule",) if isinstance(item, SubPolicy) else path,
                    "a schedule sub-policy needs a schedule",
                    "add spec.trigger.schedule (or a schedule on this sub-policy), "
-                   "e.g. schedule: {cron: '0 2 * * *'}")
+                   "e.g. schedule: {cron: '0 2 * * *'}", dk_accepts=True)
 
 
 def _check_cron(report: _Report, path: FieldPath, cron: str) -> None:
@@ -382,7 +403,7 @@ def _check_ref(report: _Report, path: FieldPath, ref: DataSetRef) -> None:
     if ref.schema_ref and not is_schema_module_ref(ref.schema_ref):
         report("E311", path + ("schema",),
                'schema must be a valid APX module reference (e.g., "users" or "users@^1.0.0")',
-               _module_ref_hint(ref.schema_ref))
+               _module_ref_hint(ref.schema_ref), dk_accepts=dk_checks.schema_ref(ref.schema_ref))
 
 
 def _check_env(report: _Report, model: Transform) -> None:

@@ -1,9 +1,12 @@
 """Governance policies ([policy] in workspace.toml), on by default:
 
-E600  a dataset with a `pii: true` column must be classified in `pii_allowed_classifications`;
+E600  a dataset with a `pii: true` column must be classified (the FAQ's promise: an error), and
+      in `pii_allowed_classifications` (dkb's stricter reading, which dk does not enforce: advisory);
 E601  a column whose `from:` points at a PII column must itself be `pii: true` or declare `masking:`;
 E602  a dataset fed by a more sensitive one (through its producer's inputs or its column lineage)
       must not be classified lower, unless it carries `spec.declassify` with a reason.
+
+The checks only find; each finding's severity ([policy] levels included) is governance.severity's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from dkbuild.config_model import PolicySection
-from dkbuild.diagnostics import Diagnostic, Severity, error
+from dkbuild.diagnostics import Diagnostic, error
 from dkbuild.governance.classification import level_name, pii_columns, rank
 from dkbuild.governance.graph_rules import at
 from dkbuild.graph.model import EdgeKind, Graph
@@ -21,18 +24,11 @@ from dkbuild.graph.model import EdgeKind, Graph
 def check_policies(graph: Graph, policy: PolicySection) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     if policy.pii_classification != "off":
-        found += _with_level(_pii_classification(graph, policy.pii_allowed_classifications), policy.pii_classification)
+        found += _pii_classification(graph, policy.pii_allowed_classifications)
     if policy.pii_propagation != "off":
-        found += _with_level(_pii_propagation(graph), policy.pii_propagation)
+        found += _pii_propagation(graph)
     if policy.classification_downgrade != "off":
-        found += _with_level(_downgrades(graph), policy.classification_downgrade)
-    return found
-
-
-def _with_level(found: list[Diagnostic], level: str) -> list[Diagnostic]:
-    if level == "warning":
-        return [Diagnostic(d.file, d.line, d.column, d.code, Severity.WARNING, d.message, d.field, d.hint,
-                           d.related) for d in found]
+        found += _downgrades(graph)
     return found
 
 
@@ -50,7 +46,8 @@ def _pii_classification(graph: Graph, allowed: list[str]) -> list[Diagnostic]:
             path = ("spec", "classification") if level else ("spec",)
             found.append(error("E600", m.file, f"DataSet '{node.name}' has PII columns ({', '.join(pii)}) but is "
                                f"classified {level or 'not at all'}",
-                               hint=f"set spec.classification to one of: {', '.join(allowed)}", **at(m, path)))
+                               hint=f"set spec.classification to one of: {', '.join(allowed)}",
+                               dk_accepts=bool(level), **at(m, path)))
     return found
 
 

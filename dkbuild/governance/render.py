@@ -23,7 +23,9 @@ def render_text(diagnostics: list[Diagnostic], *, color: bool = False) -> str:
         errors = sum(d.is_error for d in found)
         lines.append(_bold(f"{file} ({errors} error(s), {len(found) - errors} warning(s))", color))
         for d in found:
-            sev = _paint(d.severity.value, "31" if d.is_error else "33", color)
+            # An advisory finding reads "warning (advisory)": dk accepts it and --strict does not raise it.
+            word = "warning (advisory)" if d.is_advisory else d.severity.value
+            sev = _paint(word, "31" if d.is_error else "33", color)
             field = f" [{d.field}]" if d.field else ""
             lines.append(f"  {d.location()}: {sev} {d.code}{field} {d.message}")
             if d.hint:
@@ -35,9 +37,11 @@ def render_text(diagnostics: list[Diagnostic], *, color: bool = False) -> str:
 def summary_line(diagnostics: list[Diagnostic], targets: int) -> str:
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
+    advisory = sum(d.is_advisory for d in diagnostics)
     if not diagnostics:
         return f"✓ {targets} target(s) linted: no problems"
-    return f"{'✗' if errors else '⚠'} {targets} target(s) linted: {errors} error(s), {warnings} warning(s)"
+    of_which = f" ({advisory} advisory)" if advisory else ""
+    return f"{'✗' if errors else '⚠'} {targets} target(s) linted: {errors} error(s), {warnings} warning(s){of_which}"
 
 
 def render_json(diagnostics: list[Diagnostic], targets: list[str], exit_code: int) -> dict[str, Any]:
@@ -46,7 +50,7 @@ def render_json(diagnostics: list[Diagnostic], targets: list[str], exit_code: in
         "version": 1,
         "tool": {"name": "dkb", "version": __version__},
         "summary": {"targets": len(targets), "errors": errors, "warnings": len(diagnostics) - errors,
-                    "exit_code": exit_code},
+                    "advisory": sum(d.is_advisory for d in diagnostics), "exit_code": exit_code},
         "targets": targets,
         "diagnostics": [d.to_json() for d in diagnostics],
     }
@@ -96,6 +100,7 @@ def render_sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
 
 
 def _level(severity: str) -> str:
+    """SARIF's level: an advisory finding is a "note" (reported, never failing a check)."""
     return {"error": "error", "warning": "warning"}.get(severity, "note")
 
 

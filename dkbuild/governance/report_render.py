@@ -145,7 +145,7 @@ def _layers(r: Report) -> tuple[dict[str, int], list[tuple[str, str]]]:
     def visit(n: str, trail: frozenset[str]) -> int:
         if n in depth:
             return depth[n]
-        if n in trail:          # a cycle (lint reports E506): break it here
+        if n in trail:          # a cycle (lint reports W506): break it here
             return 0
         d = max((visit(p, trail | {n}) + 1 for p in incoming[n]), default=0)
         depth[n] = d

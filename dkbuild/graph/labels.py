@@ -4,10 +4,12 @@
   //a/b:all    every target of a/b //a/...    everything at or below a/b      //...  everything
   :name        relative to the current package; `a/b:name` and `a/...` are relative too
   -PATTERN     subtracts (in a list of patterns)
+  . ./a ../b a/   a directory, as dk takes one (`dk lint ./pkg`): everything at or below it
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -83,6 +85,9 @@ def parse_pattern(text: str, current_package: str = "") -> Pattern:
     offset = 1 if negative else 0
     if not body:
         raise PatternError("empty pattern", raw, 1, "write //pkg:name, //pkg, //pkg:all or //pkg/...")
+    if _is_directory(body):
+        return Pattern(_clean_package(_directory(body, current_package, raw), raw, offset),
+                       Scope.RECURSIVE, negative=negative)
     if body.startswith("//"):
         absolute, offset = body[2:], offset + 2
     elif body.startswith(":"):
@@ -109,3 +114,18 @@ def parse_pattern(text: str, current_package: str = "") -> Pattern:
         raise PatternError(f"invalid target name '{name}'", raw, raw.rindex(":") + 2,
                            "target names use letters, digits and - _ . + @ = , ~")
     return Pattern(package, Scope.TARGET, name, negative=negative)
+
+
+def _is_directory(body: str) -> bool:
+    """A path written as a directory (dk's argument form) rather than a label."""
+    return body in (".", "..") or body.startswith(("./", "../")) or (body.endswith("/") and not body.startswith("//"))
+
+
+def _directory(body: str, current_package: str, raw: str) -> str:
+    path = posixpath.normpath(posixpath.join(current_package, body))
+    if path == ".":
+        return ""
+    if path == ".." or path.startswith("../"):
+        raise PatternError(f"directory '{body}' is outside the workspace", raw, 1,
+                           "run dkb inside the workspace, or pass -C DIR")
+    return path

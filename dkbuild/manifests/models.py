@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 API_GROUP = "datakit.infoblox.dev"
 API_VERSIONS = (f"{API_GROUP}/v1alpha1", f"{API_GROUP}/v1beta1", f"{API_GROUP}/v1")
@@ -30,12 +30,28 @@ class Model(BaseModel):
 Text = Union[str, int, float]
 
 
+def scalar_text(value: Any) -> Any:
+    """A YAML scalar as the text dk's parser (yaml.v3) stores in a string field; others as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (int, float)) else value
+
+
 class Metadata(Model):
     name: str = ""
     namespace: str | None = None
     version: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels", "annotations", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        """dk reads an unquoted `team: 1` as the text "1" and an empty `labels:` as no labels: so
+        does dkb (lint says so: E105, advisory)."""
+        if value is None:
+            return {}
+        return {k: scalar_text(v) for k, v in value.items()} if isinstance(value, dict) else value
 
 
 # --- Transform -----------------------------------------------------------------------------
@@ -204,6 +220,15 @@ class Envelope(Model):
     apiVersion: str
     kind: str
     metadata: Metadata
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """An empty `metadata:` or `spec:` is an empty mapping, as dk reads it (an empty
+        metadata then lacks its name: E006, as dk's E001)."""
+        if isinstance(data, dict) and any(data.get(k, ()) is None for k in ("metadata", "spec")):
+            return {**data, **{k: {} for k in ("metadata", "spec") if k in data and data[k] is None}}
+        return data
 
 
 class Transform(Envelope):
