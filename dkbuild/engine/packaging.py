@@ -1,10 +1,17 @@
-"""Turn a BuildTarget into the dk package artifact: normalized manifests (the package's own and
-every dataset, store and connector it references, so the artifact is self-contained) plus its
-source files. Store secrets are never packed: only `${VAR}` references survive."""
+"""Turn a BuildTarget into the dk package artifact's inputs (see oci/package.py for the layers).
+
+Layer 1 holds what dk's bundler puts there: the original `dk.yaml` bytes and the `schemas/` tree.
+Layer 2 holds the package's other source files, less the names dk's bundler always leaves out.
+dkb's own layer holds normalized copies of every dataset, store and connector the package
+references (so the artifact is self-contained) and what the rule renders (e.g. CloudQuery specs).
+Store secrets are never packed: only `${VAR}` references survive; resource directories, which may
+hold a Store's literal secrets, never reach the content layer raw.
+"""
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 from typing import Any
 
 import yaml
@@ -16,6 +23,10 @@ from dkbuild.oci.tarball import Entry
 
 RESOURCE_DIR_OF = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 REDACTED = "<redacted by dkb>"
+SCHEMAS_DIR = "schemas"
+# Names dk's bundler never puts in the content layer (matched against every path component).
+DK_CONTENT_EXCLUDES = (".git", ".gitignore", "node_modules", "__pycache__", ".pytest_cache", "*.pyc",
+                       ".DS_Store", "Thumbs.db")
 
 
 def normalized_yaml(data: dict[str, Any]) -> bytes:
@@ -38,25 +49,41 @@ def sanitize(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def manifest_files(target: BuildTarget) -> dict[str, bytes]:
-    files = {"dk.yaml": normalized_yaml(target.node.manifest.data)}
-    for ref in target.references:
-        directory = RESOURCE_DIR_OF[ref.kind]
-        files[f"{directory}/{ref.name}.yaml"] = normalized_yaml(sanitize(ref.kind, ref.manifest.data))
-    return files
+def is_schema_file(rel: str) -> bool:
+    return rel.split("/", 1)[0] == SCHEMAS_DIR
 
 
-def package_inputs(target: BuildTarget, extra_files: dict[str, bytes],
+def dk_excludes(rel: str) -> bool:
+    return any(fnmatch.fnmatchcase(part, pattern) for part in rel.split("/") for pattern in DK_CONTENT_EXCLUDES)
+
+
+def resource_entries(target: BuildTarget, rendered: dict[str, bytes]) -> list[Entry]:
+    entries = [Entry(f"{RESOURCE_DIR_OF[ref.kind]}/{ref.name}.yaml",
+                     normalized_yaml(sanitize(ref.kind, ref.manifest.data)))
+               for ref in target.references]
+    return entries + [Entry(path, data) for path, data in rendered.items()]
+
+
+def _description(data: dict[str, Any]) -> str:
+    spec = data.get("spec")
+    value = spec.get("description") if isinstance(spec, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
                    build_info: dict[str, str] | None = None) -> PackageInputs:
     model = target.node.manifest.model
-    content = [Entry(rel, target.read(rel), target.executable(rel)) for rel in sorted(target.files)]
+    sources = sorted(target.files)
+    entry = lambda rel: Entry(rel, target.read(rel), target.executable(rel))  # noqa: E731
     return PackageInputs(
         name=target.node.name,
         namespace=model.metadata.namespace or "",
         version=model.metadata.version or "",
         kind=target.node.kind,
+        description=_description(target.node.manifest.data),
         manifest=target.node.manifest.data,
-        manifest_files={**manifest_files(target), **extra_files},
-        content=content,
+        manifest_files=[Entry("dk.yaml", target.read_manifest())] + [entry(r) for r in sources if is_schema_file(r)],
+        content=[entry(r) for r in sources if not is_schema_file(r) and not dk_excludes(r)],
+        resources=resource_entries(target, rendered),
         build_info=build_info or {},
     )
