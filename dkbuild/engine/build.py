@@ -320,6 +320,9 @@ def report(results: list[ActionResult], duration: float, interrupted: bool) -> d
     summary: dict[str, int] = {}
     for r in results:
         summary[r.status] = summary.get(r.status, 0) + 1
+    images_failed = sum((r.image or {}).get("status") == "failed" for r in results)
+    if images_failed:
+        summary["images_not_built"] = images_failed
     return {"version": 1, "dkb": __version__, "duration_s": round(duration, 3), "interrupted": interrupted,
             "summary": {"total": len(results), **dict(sorted(summary.items()))},
             "targets": [r.to_json() for r in results]}

@@ -49,6 +49,14 @@ def sanitize(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def is_workspace_file(target: BuildTarget, rel: str) -> bool:
+    """dkb's own files at the root of a package that is the workspace root: not the package's."""
+    from dkbuild.ignorefiles import DKBIGNORE
+    from dkbuild.workspace import WORKSPACE_FILE
+
+    return target.node.package == "" and rel in (WORKSPACE_FILE, DKBIGNORE)
+
+
 def is_schema_file(rel: str) -> bool:
     return rel.split("/", 1)[0] == SCHEMAS_DIR
 
@@ -73,7 +81,7 @@ def _description(data: dict[str, Any]) -> str:
 def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
                    build_info: dict[str, str] | None = None) -> PackageInputs:
     model = target.node.manifest.model
-    sources = sorted(target.files)
+    sources = sorted(r for r in target.files if not is_workspace_file(target, r))
     entry = lambda rel: Entry(rel, target.read(rel), target.executable(rel))  # noqa: E731
     return PackageInputs(
         name=target.node.name,
