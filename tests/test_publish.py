@@ -154,3 +154,22 @@ def test_insecure_reaches_a_plain_http_registry(workspace, dkb, registry) -> Non
     assert res.code == 0, res
     assert {p["status"] for p in res.json()["published"]} == {"pushed"}
     assert skopeo_raw(registry, "acme/ingest:1.0.0")
+
+
+def test_a_name_that_is_no_repository_is_refused_before_pushing(workspace, tmp_path: Path) -> None:
+    from dkbuild.api import load
+    from dkbuild.engine.action import ActionResult
+    from dkbuild.engine.publish import Publisher
+    from dkbuild.oci.layout import OciLayout
+
+    root = workspace()
+    path = root / "pipelines/ingest/dk.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["metadata"]["namespace"] = "Analytics_Team"
+    path.write_text(yaml.safe_dump(data))
+    loaded = load(root)
+    publisher = Publisher(client=None, host="registry.test", prefix="acme", layout=OciLayout(tmp_path / "oci"),
+                          graph=loaded.graph)
+    out = publisher.publish(ActionResult("//pipelines/ingest", "k", "k", "built"))
+    assert out.status == "failed" and "'acme/Analytics_Team/ingest' is not an OCI repository name" in out.errors[0]
+    assert "pipelines/ingest/dk.yaml" in out.errors[0]

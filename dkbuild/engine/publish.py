@@ -19,6 +19,7 @@ from dkbuild.gitinfo import git_output
 from dkbuild.graph.model import Graph
 from dkbuild.oci import supplychain
 from dkbuild.oci.layout import OciLayout
+from dkbuild.oci.reference import REPOSITORY_RE
 
 IMAGE_REPOSITORY_SUFFIX = "image"
 
@@ -121,6 +122,10 @@ class Publisher:
             return out
         if not is_semver(version):
             out.errors.append(f"version '{version}' is not SemVer (e.g. 1.2.0, without a leading v)")
+            return out
+        if not REPOSITORY_RE.fullmatch(repo):
+            out.errors.append(f"'{repo}' is not an OCI repository name: metadata.name and metadata.namespace "
+                              f"must be lowercase [a-z0-9] joined by '.', '_' or '-' ({node.manifest.file})")
             return out
         package = result.descriptors.get("package")
         if package is None:
