@@ -159,7 +159,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
         return BuildOutcome(loaded, lint_report, [], report([], time.monotonic() - started, False), None, False, [])
     store = LocalStore(loaded.workspace.cache_dir)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
-    actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data, loaded.files)
+    actions = plan(loaded.workspace, loaded.graph, keys, rules, selected, options, stamp_data)
     cache = None
     if remote is not None:
         from dkbuild.engine.remote_cache import RemoteCache

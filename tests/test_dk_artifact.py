@@ -72,12 +72,13 @@ def check_dk_artifact(artifact: dk_client.Artifact, root: Path) -> None:
     first = artifact.layers[0]
     assert dk_client.manifests_layer(artifact) is first
     assert first.annotations == {"io.infoblox.dk.layer.type": "manifests"}
-    assert dk_client.files_of(first) == {
-        "dk.yaml": (root / "dk.yaml").read_bytes(),
-        "schemas/processed-events.avsc": (root / "schemas/processed-events.avsc").read_bytes(),
-        "schemas/nested/key.json": (root / "schemas/nested/key.json").read_bytes()}
-    kind, document = dk_client.parse_manifest(dk_client.files_of(first)["dk.yaml"])
-    assert kind == "Transform" and document["metadata"]["name"] == "kafka-s3-pipeline"
+    packed = dk_client.files_of(first)
+    assert set(packed) == {"dk.yaml", "schemas/processed-events.avsc", "schemas/nested/key.json"}
+    for rel in ("schemas/processed-events.avsc", "schemas/nested/key.json"):
+        assert packed[rel] == (root / rel).read_bytes()
+    # dk.yaml in normal form: dk's parser reads the very document the package's dk.yaml holds.
+    kind, document = dk_client.parse_manifest(packed["dk.yaml"])
+    assert kind == "Transform" and document == yaml.safe_load((root / "dk.yaml").read_text())
     # Layer 2: dk's content layer: the package's other files, never its manifests or resource copies.
     second = artifact.layers[1]
     assert second.media_type == dk_client.MEDIA_TYPE_TAR_GZ
@@ -161,16 +162,22 @@ def test_same_tree_same_digest_and_stamp_only_when_asked(tmp_path: Path, dkb) ->
     assert artifact.manifest["annotations"]["org.opencontainers.image.revision"] == info["gitCommit"]
 
 
-def test_dk_yaml_bytes_are_in_the_action_key(tmp_path: Path, dkb) -> None:  # type: ignore[no-untyped-def]
-    """A comment changes no parsed field, but dk packs dk.yaml as written: it must rebuild."""
+def test_a_comment_in_dk_yaml_changes_nothing(tmp_path: Path, dkb) -> None:  # type: ignore[no-untyped-def]
+    """dk.yaml is packed in normal form, a function of what the content key covers: a comment or a
+    re-indent neither rebuilds nor changes the artifact (so `dkb affected` stays exact)."""
     root = kafka_workspace(tmp_path / "kafka")
     before = build(dkb, root)
-    with (root / "dk.yaml").open("a") as f:
-        f.write("# owned by the events team\n")
+    text = (root / "dk.yaml").read_text()
+    (root / "dk.yaml").write_text("# owned by the events team\n" + text.replace("  name: kafka-s3-pipeline",
+                                                                                 "  name:   'kafka-s3-pipeline'"))
     after = build(dkb, root)
-    assert after["status"] == "built" and after["artifacts"]["package"] != before["artifacts"]["package"]
+    assert after["status"] == "cached" and after["artifacts"] == before["artifacts"]
+    (root / "dk.yaml").write_text(text.replace("value: info", "value: debug"))
+    changed = build(dkb, root)
+    assert changed["status"] == "built" and changed["artifacts"]["package"] != before["artifacts"]["package"]
     artifact = dk_client.pull(dk_client.LayoutSource(root / ".dkb" / "oci", "kafka-s3-pipeline"))
-    assert dk_client.files_of(artifact.layers[0])["dk.yaml"].endswith(b"# owned by the events team\n")
+    _, document = dk_client.parse_manifest(dk_client.files_of(artifact.layers[0])["dk.yaml"])
+    assert document["spec"]["env"] == [{"name": "LOG_LEVEL", "value": "debug"}]
 
 
 def test_source_date_epoch_is_in_the_action_key(tmp_path: Path, dkb) -> None:  # type: ignore[no-untyped-def]

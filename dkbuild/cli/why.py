@@ -34,8 +34,7 @@ def why_command(ctx: click.Context, target: str, output: str) -> None:
     (label,) = matched
     keys = compute_keys(loaded)
     store = LocalStore(loaded.workspace.root / loaded.workspace.config.cache.dir)
-    actions = plan(loaded.workspace, loaded.graph, keys, load_rules(loaded.workspace), {label}, BuildOptions(),
-                   files=loaded.files)
+    actions = plan(loaded.workspace, loaded.graph, keys, load_rules(loaded.workspace), {label}, BuildOptions())
     current = actions[0].action_key if actions else None
     last = store.history.last(label)
     document: dict = {"label": label, "action_key": current, "last_action_key": last and last["action_key"],

@@ -24,7 +24,6 @@ class Action:
     # The key of the package artifact alone, for actions that also build an image: the package is
     # cached under it even when the image fails, and reused while the image is retried.
     package_key: str = ""
-    refs: tuple[str, ...] = ()        # its package's refs in the local OCI layout (label, dk's name:tag)
 
     @property
     def label(self) -> str:
@@ -50,7 +49,7 @@ class ActionResult:
     descriptors: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     blobs: list[str] = field(default_factory=list, repr=False)   # every blob its cache entry names
     image: dict[str, Any] | None = None   # the image step: {"status", ...}; None when there is none
-    refs: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()        # its package's refs in the local OCI layout (label's, dk's name:tag)
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "status": self.status, "action_key": self.action_key, "key": self.key,

@@ -24,7 +24,6 @@ from dkbuild.gitinfo import git_output
 from dkbuild.graph.keys import Keys
 from dkbuild.graph.model import Graph
 from dkbuild.oci.layout import OciLayout
-from dkbuild.sources import FileIndex
 from dkbuild.workspace import Workspace
 
 DEFAULT_TAG = "latest"     # dk's tag for a package without metadata.version and no --tag
@@ -86,11 +85,11 @@ def stamp_info(workspace: Workspace) -> dict[str, str]:
 
 
 def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets: set[str],
-         options: BuildOptions, stamp: dict[str, str] | None = None, files: FileIndex | None = None) -> list[Action]:
+         options: BuildOptions, stamp: dict[str, str] | None = None) -> list[Action]:
     """One build action per selected Transform (other kinds have nothing to build). Its key covers
-    what the content key does not and the artifact depends on: the manifest file's bytes (packed
-    as written), the artifact format, SOURCE_DATE_EPOCH, a stamp (only with --stamp), and the
-    image backend. The package artifact alone has a key of its own (`package_key`)."""
+    what the content key does not and the artifact depends on: the artifact format,
+    SOURCE_DATE_EPOCH, a stamp (only with --stamp), and the image backend. The package artifact
+    alone has a key of its own (`package_key`)."""
     from dkbuild.oci.package import PACKAGE_FORMAT
     from dkbuild.oci.tarball import source_date_epoch
 
@@ -103,27 +102,21 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
         if rule is None:
             continue
         files_of = keys.components[label].files if label in default_of else {}
-        manifest_id = files.digests.get(node.manifest.file, "") if files is not None else ""
-        target = BuildTarget(node, keys.keys[label], workspace, files_of, graph, manifest_id)
+        target = BuildTarget(node, keys.keys[label], workspace, files_of, graph)
         steps = ["package artifact"]
-        extra: dict[str, Any] = {"rule": rule.name, "rule_version": rule.version, "format": PACKAGE_FORMAT,
-                                 "manifest_file": manifest_id}
+        extra: dict[str, Any] = {"rule": rule.name, "rule_version": rule.version, "format": PACKAGE_FORMAT}
         if epoch:
             extra["source_date_epoch"] = epoch
         if stamp:
             extra["stamp"] = stamp
-        package_key = action_key(target.key, "build", extra)
-        key = package_key
+        package_key = key = action_key(target.key, "build", extra)
         request = rule.image_request(target)
         if request is not None:
             backend, why = _backend_name(rule, target, options)
             steps.append(f"container image ({why or backend})")
             key = action_key(target.key, "build", {**extra, "image_backend": backend})
-        model = node.manifest.model
-        refs = (ref_name(label), dk_ref(model.metadata.namespace, node.name,
-                                        options.tag or model.metadata.version or DEFAULT_TAG))
-        actions.append(Action(target, key, tuple(steps), probes_host=request is not None and request.dockerfile is not None,
-                              package_key=package_key, refs=refs))
+        actions.append(Action(target, key, tuple(steps), package_key=package_key,
+                              probes_host=request is not None and request.dockerfile is not None))
     return actions
 
 
@@ -152,8 +145,7 @@ def cached_result(action: Action, store: LocalStore, options: BuildOptions, keys
 
 
 def _result(action: Action, status: str) -> ActionResult:
-    result = ActionResult(action.label, action.action_key, action.target.key, status, steps=action.steps,
-                          refs=action.refs)
+    result = ActionResult(action.label, action.action_key, action.target.key, status, steps=action.steps)
     if action.package_key and action.package_key != action.action_key:
         result.image = {"status": status}
     return result
@@ -200,6 +192,7 @@ def _complete(result: ActionResult, entry: CacheEntry, action: Action, store: Lo
     result.artifacts = {name: desc["digest"] for name, desc in entry.artifacts.items()}
     result.descriptors = entry.artifacts
     result.blobs = [blob["digest"] for blob in entry.blobs]
+    result.refs = local_refs(action.label, entry.artifacts.get("package"), options.tag)
     if not options.dry_run and not store.history.is_current(action.label, action.action_key):
         components = keys.components[action.label].to_json()
         references = {ref.id: keys.components[ref.id].to_json() for ref in action.target.references}
@@ -294,6 +287,18 @@ def execute(actions: list[Action], run: Callable[[Action], ActionResult], jobs: 
                                                      "skipped", steps=action.steps,
                                                      note="interrupted" if interrupted else "an earlier action failed")
     return [results[a.label] for a in actions], interrupted
+
+
+def local_refs(label: str, package: dict[str, Any] | None, tag: str | None) -> tuple[str, ...]:
+    """The package's refs in the local layout: its label's, and dk's `<namespace>/<name>:<tag>`
+    (tag: --tag, else metadata.version, else latest), read from the descriptor's annotations so
+    that answering from the cache never opens a manifest."""
+    notes = (package or {}).get("annotations") or {}
+    name = notes.get("org.opencontainers.image.title")
+    if not name:
+        return (ref_name(label),)
+    version = tag or notes.get("org.opencontainers.image.version") or DEFAULT_TAG
+    return ref_name(label), dk_ref(notes.get("io.infoblox.dk.namespace"), name, version)
 
 
 def tag_results(store: LocalStore, results: list[ActionResult]) -> None:

@@ -1,11 +1,14 @@
 """Turn a BuildTarget into the dk package artifact's inputs (see oci/package.py for the layers).
 
-Layer 1 holds what dk's bundler puts there: the original `dk.yaml` bytes and the `schemas/` tree.
-Layer 2 holds the package's other source files, less the names dk's bundler always leaves out.
-dkb's own layer holds normalized copies of every dataset, store and connector the package
-references (so the artifact is self-contained) and what the rule renders (e.g. CloudQuery specs).
-Store secrets are never packed: only `${VAR}` references survive; resource directories, which may
-hold a Store's literal secrets, never reach the content layer raw.
+Layer 1 holds what dk's bundler puts there: the package's `dk.yaml` and its `schemas/` tree. The
+dk.yaml is written in normal form (the parsed document, keys sorted), not as typed: the content key
+covers the parsed manifest, so a comment or a re-indent must not change the artifact either (the
+same bytes for the same key, and `dkb affected` names exactly what changed). dk parses it to the
+same document. Layer 2 holds the package's other source files, less the names dk's bundler always
+leaves out. dkb's own layer holds normalized copies of every dataset, store and connector the
+package references (so the artifact is self-contained) and what the rule renders (e.g. CloudQuery
+specs). Store secrets are never packed: only `${VAR}` references survive; resource directories,
+which may hold a Store's literal secrets, never reach the content layer raw.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import yaml
 
 from dkbuild.engine.target import BuildTarget
 from dkbuild.governance.values import VAR_REF, looks_like_secret_key
+from dkbuild.manifests.layout import PACKAGE_FILE
 from dkbuild.oci.package import PackageInputs
 from dkbuild.oci.tarball import Entry
 
@@ -90,7 +94,8 @@ def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
         kind=target.node.kind,
         description=_description(target.node.manifest.data),
         manifest=target.node.manifest.data,
-        manifest_files=[Entry("dk.yaml", target.read_manifest())] + [entry(r) for r in sources if is_schema_file(r)],
+        manifest_files=[Entry(PACKAGE_FILE, normalized_yaml(target.node.manifest.data))]
+        + [entry(r) for r in sources if is_schema_file(r)],
         content=[entry(r) for r in sources if not is_schema_file(r) and not dk_excludes(r)],
         resources=resource_entries(target, rendered),
         build_info=build_info or {},

@@ -23,9 +23,6 @@ class BuildTarget:
     workspace: Workspace
     files: dict[str, str]          # package-relative path -> content id (what the key covers)
     graph: Graph = field(repr=False)
-    # Content id of the manifest file as written: the artifact packs its original bytes, which
-    # the content key (over the parsed manifest) does not cover, so the action key carries this.
-    manifest_id: str = ""
 
     @cached_property
     def references(self) -> tuple[Node, ...]:
@@ -42,26 +39,16 @@ class BuildTarget:
         return self.workspace.root / self.node.package
 
     def read(self, rel: str) -> bytes:
-        return _verified(self.package_dir / rel, self.files[rel], f"{self.node.package}/{rel}")
-
-    def read_manifest(self) -> bytes:
-        """The original bytes of the file that defines this target (dk packs its dk.yaml as is)."""
-        path = self.workspace.root / self.node.manifest.file
-        if not self.manifest_id:
-            raise SourceChanged(f"{self.node.manifest.file}: no content id was recorded for it; run the build again")
-        return _verified(path, self.manifest_id, self.node.manifest.file)
+        data = (self.package_dir / rel).read_bytes()
+        expected = self.files[rel]
+        algorithm, _, value = expected.removesuffix("+x").partition(":")
+        actual = git_blob_id(data) if algorithm == "git" else hashlib.sha256(data).hexdigest()
+        if actual != value:
+            raise SourceChanged(f"{self.node.package}/{rel} changed while dkb was building; run the build again")
+        return data
 
     def executable(self, rel: str) -> bool:
         return is_executable(self.files[rel])
-
-
-def _verified(path: Path, expected: str, shown: str) -> bytes:
-    data = path.read_bytes()
-    algorithm, _, value = expected.removesuffix("+x").partition(":")
-    actual = git_blob_id(data) if algorithm == "git" else hashlib.sha256(data).hexdigest()
-    if actual != value:
-        raise SourceChanged(f"{shown} changed while dkb was building; run the build again")
-    return data
 
 
 def references_of(graph: Graph, node_id: str) -> tuple[Node, ...]:

@@ -3,7 +3,7 @@
 What dk's registry client (`sdk/registry`) pushes and pulls, kept as is: an OCI image manifest with
 artifactType `application/vnd.infoblox.dk.package.v1`; a config blob
 `application/vnd.infoblox.dk.config.v1+json` holding `{manifest, kind, buildInfo}`; layer 1
-`application/vnd.infoblox.dk.manifest.v1+yaml` (a gzip'd tar, as dk writes it) with the original
+`application/vnd.infoblox.dk.manifest.v1+yaml` (a gzip'd tar, as dk writes it) with the package's
 `dk.yaml` and the `schemas/` tree; layer 2 `application/vnd.oci.image.layer.v1.tar+gzip` with the
 package's other files; dk's manifest annotations, with the same keys.
 
@@ -44,7 +44,7 @@ class PackageInputs:
     kind: str
     description: str
     manifest: dict[str, Any]          # the package's dk.yaml as parsed (config `manifest`)
-    manifest_files: list[Entry]       # layer 1: the original dk.yaml and schemas/
+    manifest_files: list[Entry]       # layer 1: dk.yaml and schemas/
     content: list[Entry]              # layer 2: the package's other files
     resources: list[Entry]            # dkb's layer: normalized resource copies and rendered specs
     build_info: dict[str, str] = field(default_factory=dict)   # only when stamped
@@ -95,4 +95,7 @@ def write_package(layout: OciLayout, inputs: PackageInputs) -> BuiltArtifact:
     }
     manifest_bytes = canonical_bytes(manifest)
     blobs = [layout.put_blob(b) for b in (config_bytes, *(data for _m, data, _k in layers), manifest_bytes)]
-    return BuiltArtifact(descriptor(MANIFEST_MEDIA_TYPE, manifest_bytes, artifact_type=ARTIFACT_TYPE), blobs)
+    # The descriptor carries what names the package (dk's tag scheme), so tagging needs no manifest read.
+    naming = {k: annotations[k] for k in ("org.opencontainers.image.title", "org.opencontainers.image.version",
+                                          "io.infoblox.dk.namespace") if annotations[k]}
+    return BuiltArtifact(descriptor(MANIFEST_MEDIA_TYPE, manifest_bytes, naming, artifact_type=ARTIFACT_TYPE), blobs)
