@@ -21,9 +21,11 @@ import yaml
 
 from dkbuild.engine.target import BuildTarget
 from dkbuild.governance.values import VAR_REF, looks_like_secret_key
+from dkbuild.ignorefiles import DKBIGNORE
 from dkbuild.manifests.layout import PACKAGE_FILE
 from dkbuild.oci.package import PackageInputs
 from dkbuild.oci.tarball import Entry
+from dkbuild.workspace import WORKSPACE_FILE
 
 RESOURCE_DIR_OF = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 REDACTED = "<redacted by dkb>"
@@ -55,9 +57,6 @@ def sanitize(kind: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def is_workspace_file(target: BuildTarget, rel: str) -> bool:
     """dkb's own files at the root of a package that is the workspace root: not the package's."""
-    from dkbuild.ignorefiles import DKBIGNORE
-    from dkbuild.workspace import WORKSPACE_FILE
-
     return target.node.package == "" and rel in (WORKSPACE_FILE, DKBIGNORE)
 
 
