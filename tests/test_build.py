@@ -252,3 +252,13 @@ def test_stamp_records_time_and_commit_only_when_asked(tmp_path: Path, dkb) -> N
     config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"][7:]).read_bytes())
     assert set(config["buildInfo"]) >= {"timestamp", "builder", "gitCommit"}
     assert plain["//pipelines/ingest"]["artifacts"] != stamped["//pipelines/ingest"]["artifacts"]
+
+
+def test_namespaced_resources_are_packed_apart() -> None:
+    """Two datasets of one name in two namespaces are two files in dkb's resources layer."""
+    from dkbuild.engine.packaging import resource_path
+
+    assert resource_path("DataSet", {"metadata": {"name": "raw"}}) == "dataset/raw.yaml"
+    assert resource_path("DataSet", {"metadata": {"name": "raw", "namespace": "team-a"}}) == "dataset/team-a/raw.yaml"
+    assert resource_path("DataSet", {"metadata": {"name": "raw", "namespace": "team-b"}}) == "dataset/team-b/raw.yaml"
+    assert resource_path("Store", {"metadata": {"name": "lake", "namespace": ""}}) == "store/lake.yaml"

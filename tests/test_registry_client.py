@@ -69,7 +69,8 @@ def package(layout: OciLayout, name: str = "enrich", content: bytes = b"print('h
         name=name, namespace="acme", version="1.0.0", kind="Transform", description="", manifest=manifest,
         manifest_files=[Entry("dk.yaml", json.dumps(manifest).encode())], content=[Entry("src/main.py", content)],
         resources=[]))
-    return built.descriptor
+    # Without the naming annotations dkb keeps for its local tags: a registry returns the bare descriptor.
+    return {k: v for k, v in built.descriptor.items() if k != "annotations"}
 
 
 def client(reg: Registry, **kwargs: Any) -> RegistryClient:

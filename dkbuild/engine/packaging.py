@@ -68,9 +68,17 @@ def dk_excludes(rel: str) -> bool:
     return any(fnmatch.fnmatchcase(part, pattern) for part in rel.split("/") for pattern in DK_CONTENT_EXCLUDES)
 
 
+def resource_path(kind: str, data: dict[str, Any]) -> str:
+    """`dataset/<name>.yaml`, or `dataset/<namespace>/<name>.yaml` for a namespaced one, so that
+    `team-a/ingest` and `team-b/ingest` are two files."""
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    return f"{RESOURCE_DIR_OF[kind]}/" + (f"{namespace}/" if isinstance(namespace, str) and namespace else "") \
+        + f"{name}.yaml"
+
+
 def resource_entries(target: BuildTarget, rendered: dict[str, bytes]) -> list[Entry]:
-    entries = [Entry(f"{RESOURCE_DIR_OF[ref.kind]}/{ref.name}.yaml",
-                     normalized_yaml(sanitize(ref.kind, ref.manifest.data)))
+    entries = [Entry(resource_path(ref.kind, ref.manifest.data), normalized_yaml(sanitize(ref.kind, ref.manifest.data)))
                for ref in target.references]
     return entries + [Entry(path, data) for path, data in rendered.items()]
 
