@@ -207,7 +207,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
         tag_results(store, results)
     document = report(results, time.monotonic() - started, interrupted)
     if memo is not None and not interrupted and not any(a.probes_host for a in actions) \
-            and all(r.status in ("cached", "hit") for r in results):
+            and all(r.status in ("cached", "hit") and (r.image or {}).get("status") != "failed" for r in results):
         from dkbuild.engine.buildmemo import remember
         remember(loaded.store, loaded.fingerprint, memo, lint_report, results, store)
     warnings = list(cache.warnings) if cache else []
@@ -256,7 +256,10 @@ def _memo_name(loaded: Loaded, rules: Any, patterns: list[str], options: Any, si
                remote: Any) -> str | None:
     """Under which name a build is remembered, or None for builds whose answer depends on more
     than the workspace state, the rules and the options (see engine.buildmemo)."""
-    if loaded.store is None or since is not None or stamp or remote is not None:
+    import os
+
+    if loaded.store is None or since is not None or stamp or remote is not None or getattr(options, "tag", None) \
+            or os.environ.get("SOURCE_DATE_EPOCH"):     # part of action keys, not of the memo's name
         return None
     from dkbuild.engine.buildmemo import memo_name
 

@@ -38,6 +38,12 @@ class RegistrySection(Section):
     insecure: bool = False
 
 
+class BuildSection(Section):
+    # Whether a container image that cannot be built fails the run (the package artifact is built
+    # either way): auto = only when a builder exists and the build itself failed.
+    image_failure: Literal["auto", "fail", "warn"] = "auto"
+
+
 class CacheSection(Section):
     dir: str = ".dkb"
     remote: str | None = None
@@ -148,6 +154,7 @@ class DevSettings(Section):
 class WorkspaceConfig(Section):
     workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
+    build: BuildSection = Field(default_factory=BuildSection)
     cache: CacheSection = Field(default_factory=CacheSection)
     lineage: LineageSection = Field(default_factory=LineageSection)
     gitops: GitopsSection = Field(default_factory=GitopsSection)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 WORKSPACE_FILE = "workspace.toml"
 DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-_MEMO_SCHEMA = "dkb-config-v1"
+_MEMO_SCHEMA = "dkb-config-v2"     # bump when config_model changes shape
 
 @dataclass(frozen=True)
 class Settings:

@@ -56,15 +56,17 @@ def test_artifact_is_dk_compatible_and_readable_by_skopeo(workspace, dkb, tmp_pa
     assert manifest["artifactType"] == "application/vnd.infoblox.dk.package.v1"
     assert manifest["config"]["mediaType"] == "application/vnd.infoblox.dk.config.v1+json"
     assert [layer["mediaType"] for layer in manifest["layers"]] == [
-        "application/vnd.infoblox.dk.manifests.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar+gzip"]
-    assert "org.opencontainers.image.created" not in manifest["annotations"]
+        "application/vnd.infoblox.dk.manifest.v1+yaml", "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.dkbuild.resources.v1.tar+gzip"]
+    assert manifest["annotations"]["org.opencontainers.image.created"] == "1970-01-01T00:00:00Z"   # no clock
     assert built["//pipelines/ingest"]["artifacts"]["package"] == "sha256:" + __import__("hashlib").sha256(raw).hexdigest()
     copy = tmp_path / "copy"
     subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:pipelines/ingest", f"dir:{copy}"], check=True)
     assert (copy / "manifest.json").read_bytes() == raw
     if shutil.which("umoci"):
         listed = subprocess.run(["umoci", "ls", "--layout", str(layout)], check=True, capture_output=True, text=True)
-        assert set(listed.stdout.split()) == {"pipelines/ingest", "pipelines/publish"}
+        # Each package under its label and under dk's <namespace>/<name>:<version> (no namespace here).
+        assert set(listed.stdout.split()) == {"pipelines/ingest", "pipelines/publish", "ingest:1.0.0", "publish:1.0.0"}
 
 
 def _layer_files(layout: Path, ref: str, index: int) -> dict[str, bytes]:
@@ -85,9 +87,11 @@ def test_artifact_is_self_contained_and_never_packs_secrets(workspace, dkb) -> N
     root = workspace({"platform/stores/lake/dk.yaml": store})
     build(dkb, root)
     manifests = _layer_files(root / ".dkb/oci", "pipelines/ingest", 0)
-    assert set(manifests) == {"dk.yaml", "dataset/raw.yaml", "dataset/clean.yaml", "store/lake.yaml",
-                              "connector/postgres.yaml"}
-    assert yaml.safe_load(manifests["store/lake.yaml"])["spec"]["secrets"] == {"password": "${LAKE_PASSWORD}"}
+    assert set(manifests) == {"dk.yaml"}                                       # dk's layer 1, no schemas/ here
+    assert yaml.safe_load(manifests["dk.yaml"]) == yaml.safe_load((root / "pipelines/ingest/dk.yaml").read_text())
+    resources = _layer_files(root / ".dkb/oci", "pipelines/ingest", 2)
+    assert set(resources) == {"dataset/raw.yaml", "dataset/clean.yaml", "store/lake.yaml", "connector/postgres.yaml"}
+    assert yaml.safe_load(resources["store/lake.yaml"])["spec"]["secrets"] == {"password": "${LAKE_PASSWORD}"}
     content = _layer_files(root / ".dkb/oci", "pipelines/ingest", 1)
     assert set(content) == {"src/main.py"}
 
@@ -242,12 +246,16 @@ def test_reproducible_across_clones_paths_mtimes_umask(tmp_path: Path, dkb) -> N
 
 
 def test_keep_going_reports_every_failure(workspace, dkb) -> None:
+    # A missing builder fails the run only when image failures are set to (issue 13: by default
+    # it is reported and the package artifact is built regardless).
     root = workspace({"pipelines/ingest/Dockerfile": "FROM scratch\n"})
-    res = dkb("build", "-k", "--image-backend", "buildx", "--output", "json", cwd=root, env={"PATH": "/usr/bin:/bin",
-                                                                                          "DOCKER_HOST": "unix:///nonexistent"})
+    res = dkb("build", "-k", "--image-backend", "buildx", "--image-failure", "fail", "--output", "json", cwd=root,
+              env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent"})
     targets = {t["label"]: t for t in res.json()["targets"]}
     assert res.code == 1
     assert targets["//pipelines/ingest"]["status"] == "failed"
+    assert targets["//pipelines/ingest"]["image"]["failure"] == "no-builder"
+    assert "package" in targets["//pipelines/ingest"]["artifacts"]
     assert targets["//pipelines/publish"]["status"] == "built"
 
 
@@ -277,3 +285,13 @@ def test_stamp_records_time_and_commit_only_when_asked(tmp_path: Path, dkb) -> N
     config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"][7:]).read_bytes())
     assert set(config["buildInfo"]) >= {"timestamp", "builder", "gitCommit"}
     assert plain["//pipelines/ingest"]["artifacts"] != stamped["//pipelines/ingest"]["artifacts"]
+
+
+def test_namespaced_resources_are_packed_apart() -> None:
+    """Two datasets of one name in two namespaces are two files in dkb's resources layer."""
+    from dkbuild.engine.packaging import resource_path
+
+    assert resource_path("DataSet", {"metadata": {"name": "raw"}}) == "dataset/raw.yaml"
+    assert resource_path("DataSet", {"metadata": {"name": "raw", "namespace": "team-a"}}) == "dataset/team-a/raw.yaml"
+    assert resource_path("DataSet", {"metadata": {"name": "raw", "namespace": "team-b"}}) == "dataset/team-b/raw.yaml"
+    assert resource_path("Store", {"metadata": {"name": "lake", "namespace": ""}}) == "store/lake.yaml"

@@ -49,7 +49,7 @@ def test_container_image_unpacks_with_umoci(built: Path, tmp_path: Path) -> None
 
 
 def test_cloudquery_package_carries_rendered_specs(built: Path) -> None:
-    files = _layer_files(built / ".dkb" / "oci", "pipelines/crm-sync", 0)
+    files = _layer_files(built / ".dkb" / "oci", "pipelines/crm-sync", 2)   # dkb's own layer, after dk's two
     docs = list(yaml.safe_load_all(files["cloudquery/sync.yaml"]))
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == ["destination", "source"]

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from dkbuild.oci.backends import BackendUnavailable, BadImageRequest, ImageBuildFailed, ImageRequest, choose_backend
+from dkbuild.oci.backends import (BackendUnavailable, BadImageRequest, BaseImageUnavailable, ImageBuildFailed,
+                                  ImageRequest, choose_backend)
 from dkbuild.oci.backends.assemble import AssembleBackend, merged_env, parse_base_ref, rfc3339
 from dkbuild.oci.backends.buildah import BuildahBackend
 from dkbuild.oci.backends.buildx import BuildxBackend
@@ -446,7 +447,7 @@ def test_base_image_must_be_pinned_and_present(tmp_path):
     with pytest.raises(BadImageRequest, match="is not an OCI image layout"):
         build(f"oci:{tmp_path / 'nowhere'}@{base_digest}")
     # A registry base is pulled; an unreachable registry is a clear error naming the base.
-    with pytest.raises(BackendUnavailable, match="registry.example/python@sha256:.*could not be pulled"):
+    with pytest.raises(BaseImageUnavailable, match="registry.example/python@sha256:.*could not be pulled"):
         build(f"registry.example/python@{base_digest}")
     # The base layout is only read: nothing was written into it.
     index = json.loads((base_dir / "index.json").read_text())

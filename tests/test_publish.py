@@ -118,3 +118,58 @@ def test_credentials_never_printed(workspace, dkb, auth_registry) -> None:
     assert auth_registry.password not in ok.out + ok.err
     assert auth_registry.password not in "".join(p.read_text(errors="ignore") for p in (root / ".dkb").rglob("*")
                                                   if p.is_file())
+
+
+def test_dk_registry_environment_and_precedence(workspace, dkb, registry) -> None:
+    root = workspace()
+    env = {"DK_REGISTRY": f"{registry.host}/dk-env", "DKB_REGISTRY": f"oci://{registry.host}/dkb-env"}
+    res = dkb("publish", "--plain-http", "--output", "json", "//pipelines/ingest", cwd=root, env=env)
+    assert res.code == 0, res
+    assert res.json()["published"][0]["reference"] == f"{registry.host}/dk-env/ingest:1.0.0"   # dk's name first
+    alias = dkb("publish", "--plain-http", "--output", "json", "//pipelines/ingest", cwd=root,
+                env={"DK_REGISTRY": "", "DKB_REGISTRY": f"oci://{registry.host}/dkb-env"})
+    assert alias.json()["published"][0]["reference"] == f"{registry.host}/dkb-env/ingest:1.0.0"
+    flag = publish(dkb, root, registry, "//pipelines/ingest")       # --registry beats both
+    assert flag.json()["published"][0]["reference"] == f"{registry.host}/acme/ingest:1.0.0"
+
+
+def test_dk_default_registry_doubles_the_namespace_as_dk_does(workspace, dkb) -> None:
+    from dkbuild.engine.publish import configured_registry, repository_for
+
+    assert configured_registry(None, None, env={}) is None
+    assert repository_for(None, "analytics", "enrich") == "analytics/analytics/enrich"   # ghcr.io/<ns> + <ns>/<name>
+    assert repository_for(None, None, "enrich") == "enrich"                            # never an empty segment
+    assert repository_for("acme", "analytics", "enrich") == "acme/analytics/enrich"
+    root = workspace()
+    res = dkb("publish", "//pipelines/ingest", cwd=root, env={"DK_REGISTRY": "", "DKB_REGISTRY": ""})
+    assert "dk's default ghcr.io/<namespace>" in res.err          # said plainly, not silently
+    assert res.code == 1 and "ghcr.io" in res.err and "nothing was published" in res.err   # no network here
+
+
+def test_insecure_reaches_a_plain_http_registry(workspace, dkb, registry) -> None:
+    root = workspace()
+    strict = dkb("publish", "--registry", f"oci://{registry.host}/acme", cwd=root)
+    assert strict.code == 1 and "TLS" in strict.err
+    res = dkb("publish", "--registry", f"oci://{registry.host}/acme", "--insecure", "--output", "json", cwd=root)
+    assert res.code == 0, res
+    assert {p["status"] for p in res.json()["published"]} == {"pushed"}
+    assert skopeo_raw(registry, "acme/ingest:1.0.0")
+
+
+def test_a_name_that_is_no_repository_is_refused_before_pushing(workspace, tmp_path: Path) -> None:
+    from dkbuild.api import load
+    from dkbuild.engine.action import ActionResult
+    from dkbuild.engine.publish import Publisher
+    from dkbuild.oci.layout import OciLayout
+
+    root = workspace()
+    path = root / "pipelines/ingest/dk.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["metadata"]["namespace"] = "Analytics_Team"
+    path.write_text(yaml.safe_dump(data))
+    loaded = load(root)
+    publisher = Publisher(client=None, host="registry.test", prefix="acme", layout=OciLayout(tmp_path / "oci"),
+                          graph=loaded.graph)
+    out = publisher.publish(ActionResult("//pipelines/ingest", "k", "k", "built"))
+    assert out.status == "failed" and "'acme/Analytics_Team/ingest' is not an OCI repository name" in out.errors[0]
+    assert "pipelines/ingest/dk.yaml" in out.errors[0]

@@ -66,9 +66,11 @@ def package(layout: OciLayout, name: str = "enrich", content: bytes = b"print('h
     manifest = {"apiVersion": "datakit.infoblox.dev/v1alpha1", "kind": "Transform",
                 "metadata": {"name": name, "version": "1.0.0"}}
     built = write_package(layout, PackageInputs(
-        name=name, namespace="acme", version="1.0.0", kind="Transform", manifest=manifest,
-        manifest_files={"dk.yaml": json.dumps(manifest).encode()}, content=[Entry("src/main.py", content)]))
-    return built.descriptor
+        name=name, namespace="acme", version="1.0.0", kind="Transform", description="", manifest=manifest,
+        manifest_files=[Entry("dk.yaml", json.dumps(manifest).encode())], content=[Entry("src/main.py", content)],
+        resources=[]))
+    # Without the naming annotations dkb keeps for its local tags: a registry returns the bare descriptor.
+    return {k: v for k, v in built.descriptor.items() if k != "annotations"}
 
 
 def client(reg: Registry, **kwargs: Any) -> RegistryClient:

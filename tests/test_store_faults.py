@@ -55,7 +55,7 @@ def test_two_builds_at_once(tmp_path: Path, dkb) -> None:
     res = dkb("build", "--output", "json", cwd=root)
     assert res.json()["summary"] == {"total": 25, "cached": 25}
     refs = json.loads((root / ".dkb/oci/index.json").read_text())["manifests"]
-    assert len(refs) == 25
+    assert len(refs) == 2 * 25           # each package under its label and dk's <name>:<version>
 
 
 def test_sigkill_at_any_moment_leaves_nothing_untrustworthy(tmp_path: Path, dkb) -> None:
@@ -118,7 +118,7 @@ def test_gc_evicts_least_recently_used(tmp_path: Path, dkb) -> None:
     assert report.entries_evicted == 2
     assert [p.name for p in store.cache.dir.glob("*.json")] == [entries[-1].name]
     assert {"sha256:" + p.name for p in store.layout.blobs.iterdir()} == {b["digest"] for b in keep["blobs"]}
-    assert len(store.layout.refs()) == 1
+    assert len(store.layout.refs()) == 2     # the kept package's label ref and dk's <name>:<version>
     assert dkb("build", "--output", "json", cwd=root).json()["summary"] == {"total": 3, "built": 2, "cached": 1}
 
 

@@ -29,6 +29,9 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the JSON build report to FILE."),
         click.option("--stamp", is_flag=True, help="Record time, host and commit in artifacts (not reproducible)."),
         click.option("--image-backend", type=click.Choice(["auto", "buildx", "buildah"]), default="auto", show_default=True),
+        click.option("--image-failure", type=click.Choice(["auto", "fail", "warn"]),
+                     help="Whether an image that cannot be built fails the run (default: [build] image_failure, "
+                          "auto: only a failed build with a builder present)."),
         click.option("--remote-cache", metavar="URL", help="Shared cache, oci://host/repo (or DKB_REMOTE_CACHE, [cache] remote)."),
         click.option("--remote-cache-write", is_flag=True, help="Also write to the remote cache (trusted branches only)."),
         click.option("--remote-cache-required", is_flag=True, help="Fail instead of building locally when the remote cache is unusable."),
@@ -45,10 +48,12 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--affected", is_flag=True, help="Build only targets whose content key changed (needs --since).")
 @click.option("--since", metavar="REF", help="Git revision to compare against for --affected.")
+@click.option("--tag", "-t", metavar="TAG", help="Tag each package <namespace>/<name>:TAG in .dkb/oci "
+              "(dk's --tag; default: metadata.version, else latest).")
 @build_options
 @click.pass_context
 def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, output: str, affected: bool,
-                  since: str | None, **kw: Any) -> None:
+                  since: str | None, tag: str | None, **kw: Any) -> None:
     """Lint, then build every selected Transform into a cached, reproducible OCI artifact.
 
     Exit 0 when everything built or was cached, 1 on lint errors or a failed build, 2 on bad
@@ -56,7 +61,7 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
     """
     if affected != bool(since):
         raise click.UsageError("--affected and --since REF go together")
-    outcome = run_build(ctx, list(patterns), output, dry_run=dry_run, since=since, **kw)
+    outcome = run_build(ctx, list(patterns), output, dry_run=dry_run, since=since, tag=tag, **kw)
     if output == "json":
         emit_json(outcome.report)
     else:
@@ -65,9 +70,9 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
 
 
 def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: bool = False, since: str | None = None,
-              jobs: int, keep_going: bool, report_file: str | None, stamp: bool, image_backend: str,
-              remote_cache: str | None, remote_cache_write: bool, remote_cache_required: bool,
-              plain_http: bool) -> Any:
+              tag: str | None = None, jobs: int, keep_going: bool, report_file: str | None, stamp: bool,
+              image_backend: str, image_failure: str | None, remote_cache: str | None, remote_cache_write: bool,
+              remote_cache_required: bool, plain_http: bool) -> Any:
     """Load, lint and build; lint errors end the command here (exit 1)."""
     from dkbuild.api import build, recall_build
     from dkbuild.engine.build import BuildOptions
@@ -78,7 +83,15 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     loaded = load_workspace_graph(ctx, output, deferred=True)
     from dkbuild.api import service_workspace
     settings = service_workspace(loaded.workspace).settings   # user/env settings for the cache, not for keys
-    options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend)
+    if tag is not None:
+        from dkbuild.oci.reference import TAG_RE
+
+        if not TAG_RE.fullmatch(tag):
+            raise click.BadParameter(f"{tag!r} is not an OCI tag: at most 128 of [A-Za-z0-9_.-], not starting "
+                                     "with . or -", param_hint="--tag")
+    options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend,
+                           image_failure=image_failure or loaded.workspace.settings.get("build", "image_failure"),
+                           tag=tag)
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
@@ -108,15 +121,23 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
 
 
 def print_summary(document: dict[str, Any], dry_run: bool) -> None:
+    images_failed = 0
     for t in document["targets"]:
+        image = t.get("image") or {}
         if dry_run:
             click.echo(f"{t['status']:<5} {t['label']}  {t['action_key'][:16]}  would run: "
                        f"{', '.join(t['steps']) if t['status'] == 'miss' else 'nothing (cached)'}")
         elif t["status"] in ("failed", "skipped"):
             detail = t["errors"][0] if t["errors"] else t["note"]
             click.echo(f"{t['status']:<7} {t['label']}: {detail}")
+        elif image.get("status") == "failed":
+            click.echo(f"{t['status']:<7} {t['label']}: package artifact {t['status']}; image not built "
+                       f"({image['failure']}, not blocking): {image['reason']}\n  fix: {image['fix']}")
+        images_failed += image.get("status") == "failed"
     s = document["summary"]
     parts = [f"{s[k]} {k}" for k in ("built", "cached", "remote", "hit", "miss", "failed", "skipped") if s.get(k)]
+    if images_failed:
+        parts.append(f"{images_failed} image(s) not built")
     mark = "✗" if s.get("failed") else "✓"
     click.echo(f"{mark} {s['total']} target(s): {', '.join(parts) or 'nothing to build'} "
                f"in {document['duration_s']:.2f}s")

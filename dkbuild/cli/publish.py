@@ -11,28 +11,32 @@ from dkbuild.cli.common import PatternCommand, complete_labels, emit_json
 
 @click.command("publish", cls=PatternCommand)
 @click.argument("patterns", nargs=-1, shell_complete=complete_labels)
-@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DKB_REGISTRY, [registry] url).")
+@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX or HOST/PREFIX (or DK_REGISTRY, "
+              "DKB_REGISTRY, [registry] url; dk's default: ghcr.io/<namespace>).")
 @click.option("--tag", "-t", metavar="VERSION", help="Publish as VERSION instead of metadata.version.")
+@click.option("--insecure", is_flag=True, help="Allow an insecure registry (dk's flag): no certificate checks, "
+              "plain HTTP when it has no TLS.")
 @click.option("--dry-run", is_flag=True, help="Build, then show what would be pushed; push nothing.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @build_options
 @click.pass_context
 def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str | None, tag: str | None,
-                    dry_run: bool, output: str, **kw: Any) -> None:
+                    insecure: bool, dry_run: bool, output: str, **kw: Any) -> None:
     """Build (if needed), then push package artifacts, images, SBOMs and provenance to a registry.
 
     Tags are immutable: the same digest again is a no-op, another digest is a conflict (exit 1).
     """
     from dkbuild.engine.publish import (
+        DK_DEFAULT_REGISTRY,
         Publisher,
-        PublishError,
-        registry_root,
+        configured_registry,
+        connect,
         source_revision,
     )
     from dkbuild.oci.reference import parse_location
-    from dkbuild.oci.registry import RegistryClient, RegistryError
+    from dkbuild.oci.registry import RegistryError
 
-    outcome = run_build(ctx, list(patterns), output, **kw)
+    outcome = run_build(ctx, list(patterns), output, tag=tag, **kw)
     if output == "text":
         print_summary(outcome.report, dry_run=False)
     if outcome.interrupted or outcome.failed:
@@ -41,12 +45,17 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     loaded = outcome.loaded
     from dkbuild.api import service_workspace
     settings = service_workspace(loaded.workspace).config.registry
+    root = configured_registry(registry, settings.url)
     try:
-        host, prefix = parse_location(registry_root(registry, settings.url))
-        client = RegistryClient(host, plain_http=kw["plain_http"] or settings.plain_http, insecure=settings.insecure)
-        client.ping()
-    except (PublishError, ValueError) as exc:
+        host, prefix = parse_location(root) if root else (DK_DEFAULT_REGISTRY, None)
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if root is None:
+        click.echo(f"dkb: note: no registry configured; publishing to dk's default {DK_DEFAULT_REGISTRY}/<namespace> "
+                   "(set --registry, DK_REGISTRY or [registry] url)", err=True)
+    try:
+        client = connect(host, plain_http=kw["plain_http"] or settings.plain_http,
+                         insecure=insecure or settings.insecure)
     except RegistryError as exc:
         click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""), err=True)
         click.echo("✗ nothing was published", err=True)

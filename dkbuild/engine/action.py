@@ -21,6 +21,9 @@ class Action:
     # Whether planning it asked the host which image builder it has (a Dockerfile image): its key
     # then depends on more than the workspace's files.
     probes_host: bool = False
+    # The key of the package artifact alone, for actions that also build an image: the package is
+    # cached under it even when the image fails, and reused while the image is retried.
+    package_key: str = ""
 
     @property
     def label(self) -> str:
@@ -45,8 +48,11 @@ class ActionResult:
     note: str = ""                    # e.g. why a present cache entry was not trusted
     descriptors: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     blobs: list[str] = field(default_factory=list, repr=False)   # every blob its cache entry names
+    image: dict[str, Any] | None = None   # the image step: {"status", ...}; None when there is none
+    refs: tuple[str, ...] = ()        # its package's refs in the local OCI layout (label's, dk's name:tag)
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "status": self.status, "action_key": self.action_key, "key": self.key,
                 "duration_s": round(self.duration, 4), "artifacts": self.artifacts, "errors": self.errors,
-                "steps": list(self.steps), "note": self.note}
+                "steps": list(self.steps), "note": self.note, "image": self.image,
+                "refs": list(self.refs)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import socket
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,6 +26,8 @@ from dkbuild.graph.model import Graph
 from dkbuild.oci.layout import OciLayout
 from dkbuild.workspace import Workspace
 
+DEFAULT_TAG = "latest"     # dk's tag for a package without metadata.version and no --tag
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -33,6 +36,8 @@ class BuildOptions:
     dry_run: bool = False
     stamp: bool = False
     image_backend: str = "auto"
+    image_failure: str = "auto"          # [build] image_failure: auto | fail | warn
+    tag: str | None = None               # dk's `build --tag`: the local tag of each package
 
 
 @dataclass
@@ -50,15 +55,29 @@ class LocalStore:
 
 
 def ref_name(label: str) -> str:
-    """An OCI ref name per label: //pipelines/enrich -> pipelines/enrich (//a:b -> a/b)."""
-    return label.lstrip("/").replace(":", "/")
+    """An OCI layout ref name per label, valid under the image-layout grammar:
+    //pipelines/enrich -> pipelines/enrich, //a:b -> a/b, and //:name (a package at the
+    workspace root) -> name."""
+    path, _, name = label.lstrip("/").partition(":")
+    return "/".join(c for c in (_ref_component(p) for p in [*path.split("/"), name]) if c)
+
+
+def dk_ref(namespace: str | None, name: str, tag: str) -> str:
+    """dk's repository and tag for a package, `<namespace>/<name>:<tag>`, as a layout ref name."""
+    return "/".join(c for c in (_ref_component(namespace or ""), _ref_component(name)) if c) + f":{tag}"
+
+
+def _ref_component(text: str) -> str:
+    # Separators stand alone between alphanumerics; any other run of characters becomes one '-'.
+    return re.sub(r"[^A-Za-z0-9]+", lambda m: m[0] if m[0] in ".-_" else "-", text).strip("._-")
 
 
 def stamp_info(workspace: Workspace) -> dict[str, str]:
     """Only with --stamp: when, where and from which commit (never part of an unstamped build)."""
     info = {"timestamp": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "builder": f"dkb/{__version__}", "host": socket.gethostname()}
-    for key, args in (("gitCommit", ["rev-parse", "HEAD"]), ("gitBranch", ["rev-parse", "--abbrev-ref", "HEAD"])):
+    for key, args in (("gitCommit", ["rev-parse", "HEAD"]), ("gitBranch", ["rev-parse", "--abbrev-ref", "HEAD"]),
+                      ("gitTag", ["describe", "--tags", "--exact-match"])):
         value = git_output(workspace.root, *args)
         if value:
             info[key] = value
@@ -67,9 +86,15 @@ def stamp_info(workspace: Workspace) -> dict[str, str]:
 
 def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets: set[str],
          options: BuildOptions, stamp: dict[str, str] | None = None) -> list[Action]:
-    """One build action per selected Transform (other kinds have nothing to build). A stamp
-    (from `stamp_info`, only with --stamp) is part of the action key."""
+    """One build action per selected Transform (other kinds have nothing to build). Its key covers
+    what the content key does not and the artifact depends on: the artifact format,
+    SOURCE_DATE_EPOCH, a stamp (only with --stamp), and the image backend. The package artifact
+    alone has a key of its own (`package_key`)."""
+    from dkbuild.oci.package import PACKAGE_FORMAT
+    from dkbuild.oci.tarball import source_date_epoch
+
     default_of = {node: pkg for pkg, node in graph.package_default.items()}
+    epoch = source_date_epoch()
     actions = []
     for label in sorted(targets):
         node = graph.nodes[label]
@@ -79,17 +104,18 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
         files_of = keys.components[label].files if label in default_of else {}
         target = BuildTarget(node, keys.keys[label], workspace, files_of, graph)
         steps = ["package artifact"]
-        backend = None
+        extra: dict[str, Any] = {"rule": rule.name, "rule_version": rule.version, "format": PACKAGE_FORMAT}
+        if epoch:
+            extra["source_date_epoch"] = epoch
+        if stamp:
+            extra["stamp"] = stamp
+        package_key = key = action_key(target.key, "build", extra)
         request = rule.image_request(target)
         if request is not None:
             backend, why = _backend_name(rule, target, options)
             steps.append(f"container image ({why or backend})")
-        extra: dict[str, Any] = {"rule": rule.name, "rule_version": rule.version}
-        if backend:
-            extra["image_backend"] = backend
-        if stamp:
-            extra["stamp"] = stamp
-        actions.append(Action(target, action_key(target.key, "build", extra), tuple(steps),
+            key = action_key(target.key, "build", {**extra, "image_backend": backend})
+        actions.append(Action(target, key, tuple(steps), package_key=package_key,
                               probes_host=request is not None and request.dockerfile is not None))
     return actions
 
@@ -112,10 +138,16 @@ def cached_result(action: Action, store: LocalStore, options: BuildOptions, keys
     lookup = store.cache.lookup(action.action_key)
     if lookup.entry is None:
         return None
-    result = ActionResult(action.label, action.action_key, action.target.key,
-                          "hit" if options.dry_run else "cached", steps=action.steps)
+    result = _result(action, "hit" if options.dry_run else "cached")
     _complete(result, lookup.entry, action, store, options, keys)
     result.duration = time.monotonic() - started
+    return result
+
+
+def _result(action: Action, status: str) -> ActionResult:
+    result = ActionResult(action.label, action.action_key, action.target.key, status, steps=action.steps)
+    if action.package_key and action.package_key != action.action_key:
+        result.image = {"status": status}
     return result
 
 
@@ -123,8 +155,7 @@ def run_action(action: Action, store: LocalStore, rules: RuleSet, options: Build
                stamp: dict[str, str] | None, keys: Keys, remote: Any = None) -> ActionResult:
     """Local cache, then the remote cache (if any), then build. Every outcome is data in the result."""
     started = time.monotonic()
-    target = action.target
-    result = ActionResult(action.label, action.action_key, target.key, "built", steps=action.steps)
+    result = _result(action, "built")
     try:
         lookup = store.cache.lookup(action.action_key)
         entry = lookup.entry
@@ -139,10 +170,11 @@ def run_action(action: Action, store: LocalStore, rules: RuleSet, options: Build
                 result.status, result.note = "remote", "fetched from the remote cache"
         if entry is None and options.dry_run:
             result.status = "miss"
-        elif entry is None:
-            artifacts, blobs = _produce(action, store, rules, stamp, options.image_backend)
-            entry = store.cache.store(action.action_key, action.label, target.key, artifacts, blobs)
-            if remote is not None:
+        if result.image is not None:
+            result.image = {"status": result.status}
+        if entry is None and not options.dry_run:
+            entry = _produce(action, store, rules, stamp, options, result)
+            if remote is not None and entry.action_key == action.action_key:
                 remote.upload(entry, store)
         if entry is not None:
             _complete(result, entry, action, store, options, keys)
@@ -160,6 +192,7 @@ def _complete(result: ActionResult, entry: CacheEntry, action: Action, store: Lo
     result.artifacts = {name: desc["digest"] for name, desc in entry.artifacts.items()}
     result.descriptors = entry.artifacts
     result.blobs = [blob["digest"] for blob in entry.blobs]
+    result.refs = local_refs(action.label, entry.artifacts.get("package"), options.tag)
     if not options.dry_run and not store.history.is_current(action.label, action.action_key):
         components = keys.components[action.label].to_json()
         references = {ref.id: keys.components[ref.id].to_json() for ref in action.target.references}
@@ -167,25 +200,48 @@ def _complete(result: ActionResult, entry: CacheEntry, action: Action, store: Lo
 
 
 def _produce(action: Action, store: LocalStore, rules: RuleSet, stamp: dict[str, str] | None,
-             image_backend: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    # YAML and tar machinery: imported only when something is actually built.
-    from dkbuild.engine.packaging import package_inputs
-    from dkbuild.oci.package import write_package
-
+             options: BuildOptions, result: ActionResult) -> CacheEntry:
+    """Build what the cache lacks: the package artifact first (cached on its own when the target
+    also has an image), then the image. A failed image leaves the package built and cached; the
+    entry returned then is the package's, and the image is tried again by the next build."""
     target = action.target
     rule = rules.rule_of(target.node)
     assert rule is not None
-    inputs = package_inputs(target, rule.extra_manifest_files(target), stamp)
-    package = write_package(store.layout, inputs)
-    artifacts = {"package": package.descriptor}
-    blobs = list(package.blobs)
     request = rule.image_request(target)
-    if request is not None:
-        from dkbuild.oci.backends import choose_backend
-        image = choose_backend(request, image_backend).build(request, store.layout)
-        artifacts["image"] = image.descriptor
-        blobs += image.blobs
-    return artifacts, blobs
+    package_entry = store.cache.lookup(action.package_key).entry if request is not None else None
+    if package_entry is None:
+        # YAML and tar machinery: imported only when something is actually built.
+        from dkbuild.engine.packaging import package_inputs
+        from dkbuild.oci.package import write_package
+
+        package = write_package(store.layout, package_inputs(target, rule.extra_manifest_files(target), stamp))
+        if request is None:
+            return store.cache.store(action.action_key, action.label, target.key, {"package": package.descriptor},
+                                     package.blobs)
+        package_entry = store.cache.store(action.package_key, action.label, target.key,
+                                          {"package": package.descriptor}, package.blobs)
+    elif result.image is not None:
+        result.status = "cached"
+    assert result.image is not None
+    from dkbuild.oci.backends import choose_backend
+    from dkbuild.oci.backends.failure import classify
+
+    try:
+        image = choose_backend(request, options.image_backend).build(request, store.layout)
+    except Exception as exc:
+        failure = classify(exc)
+        if failure is None:
+            raise
+        result.image = failure.to_json(options.image_failure)
+        if failure.blocks(options.image_failure):
+            result.status = "failed"
+            result.errors.append(f"image: {failure.reason}\n  fix: {failure.fix}")
+        return package_entry
+    result.status = "built"
+    result.image = {"status": "built", "backend": image.backend}
+    blobs = [b["digest"] for b in package_entry.blobs] + image.blobs
+    return store.cache.store(action.action_key, action.label, target.key,
+                             {**package_entry.artifacts, "image": image.descriptor}, blobs)
 
 
 def execute(actions: list[Action], run: Callable[[Action], ActionResult], jobs: int, keep_going: bool,
@@ -233,19 +289,45 @@ def execute(actions: list[Action], run: Callable[[Action], ActionResult], jobs: 
     return [results[a.label] for a in actions], interrupted
 
 
+def local_refs(label: str, package: dict[str, Any] | None, tag: str | None) -> tuple[str, ...]:
+    """The package's refs in the local layout: its label's, and dk's `<namespace>/<name>:<tag>`
+    (tag: --tag, else metadata.version, else latest), read from the descriptor's annotations so
+    that answering from the cache never opens a manifest."""
+    notes = (package or {}).get("annotations") or {}
+    name = notes.get("org.opencontainers.image.title")
+    if not name:
+        return (ref_name(label),)
+    version = tag or notes.get("org.opencontainers.image.version") or DEFAULT_TAG
+    return ref_name(label), dk_ref(notes.get("io.infoblox.dk.namespace"), name, version)
+
+
 def tag_results(store: LocalStore, results: list[ActionResult]) -> None:
+    """Tag each artifact in the local layout: under its label's ref, and the package (and image)
+    under dk's `<namespace>/<name>:<tag>` as well."""
     wanted = {}
     for result in results:
+        refs = result.refs or (ref_name(result.label),)
         for name, desc in result.descriptors.items():
-            wanted[ref_name(result.label) + ("" if name == "package" else f".{name}")] = desc
+            for ref in refs:
+                wanted[_artifact_ref(ref, name)] = desc
     if wanted:
         store.layout.tag_many(wanted)
+
+
+def _artifact_ref(ref: str, artifact: str) -> str:
+    if artifact == "package":
+        return ref
+    repository, colon, tag = ref.rpartition(":")
+    return f"{repository}/{artifact}:{tag}" if colon else f"{ref}.{artifact}"
 
 
 def report(results: list[ActionResult], duration: float, interrupted: bool) -> dict[str, Any]:
     summary: dict[str, int] = {}
     for r in results:
         summary[r.status] = summary.get(r.status, 0) + 1
+    images_failed = sum((r.image or {}).get("status") == "failed" for r in results)
+    if images_failed:
+        summary["images_not_built"] = images_failed
     return {"version": 1, "dkb": __version__, "duration_s": round(duration, 3), "interrupted": interrupted,
             "summary": {"total": len(results), **dict(sorted(summary.items()))},
             "targets": [r.to_json() for r in results]}

@@ -1,21 +1,38 @@
-"""Turn a BuildTarget into the dk package artifact: normalized manifests (the package's own and
-every dataset, store and connector it references, so the artifact is self-contained) plus its
-source files. Store secrets are never packed: only `${VAR}` references survive."""
+"""Turn a BuildTarget into the dk package artifact's inputs (see oci/package.py for the layers).
+
+Layer 1 holds what dk's bundler puts there: the package's `dk.yaml` and its `schemas/` tree. The
+dk.yaml is written in normal form (the parsed document, keys sorted), not as typed: the content key
+covers the parsed manifest, so a comment or a re-indent must not change the artifact either (the
+same bytes for the same key, and `dkb affected` names exactly what changed). dk parses it to the
+same document. Layer 2 holds the package's other source files, less the names dk's bundler always
+leaves out. dkb's own layer holds normalized copies of every dataset, store and connector the
+package references (so the artifact is self-contained) and what the rule renders (e.g. CloudQuery
+specs). Store secrets are never packed: only `${VAR}` references survive; resource directories,
+which may hold a Store's literal secrets, never reach the content layer raw.
+"""
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 from typing import Any
 
 import yaml
 
 from dkbuild.engine.target import BuildTarget
 from dkbuild.governance.values import VAR_REF, looks_like_secret_key
+from dkbuild.ignorefiles import DKBIGNORE
+from dkbuild.manifests.layout import PACKAGE_FILE
 from dkbuild.oci.package import PackageInputs
 from dkbuild.oci.tarball import Entry
+from dkbuild.workspace import WORKSPACE_FILE
 
 RESOURCE_DIR_OF = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 REDACTED = "<redacted by dkb>"
+SCHEMAS_DIR = "schemas"
+# Names dk's bundler never puts in the content layer (matched against every path component).
+DK_CONTENT_EXCLUDES = (".git", ".gitignore", "node_modules", "__pycache__", ".pytest_cache", "*.pyc",
+                       ".DS_Store", "Thumbs.db")
 
 
 def normalized_yaml(data: dict[str, Any]) -> bytes:
@@ -38,25 +55,55 @@ def sanitize(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def manifest_files(target: BuildTarget) -> dict[str, bytes]:
-    files = {"dk.yaml": normalized_yaml(target.node.manifest.data)}
-    for ref in target.references:
-        directory = RESOURCE_DIR_OF[ref.kind]
-        files[f"{directory}/{ref.name}.yaml"] = normalized_yaml(sanitize(ref.kind, ref.manifest.data))
-    return files
+def is_workspace_file(target: BuildTarget, rel: str) -> bool:
+    """dkb's own files at the root of a package that is the workspace root: not the package's."""
+    return target.node.package == "" and rel in (WORKSPACE_FILE, DKBIGNORE)
 
 
-def package_inputs(target: BuildTarget, extra_files: dict[str, bytes],
+def is_schema_file(rel: str) -> bool:
+    return rel.split("/", 1)[0] == SCHEMAS_DIR
+
+
+def dk_excludes(rel: str) -> bool:
+    return any(fnmatch.fnmatchcase(part, pattern) for part in rel.split("/") for pattern in DK_CONTENT_EXCLUDES)
+
+
+def resource_path(kind: str, data: dict[str, Any]) -> str:
+    """`dataset/<name>.yaml`, or `dataset/<namespace>/<name>.yaml` for a namespaced one, so that
+    `team-a/ingest` and `team-b/ingest` are two files."""
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    return f"{RESOURCE_DIR_OF[kind]}/" + (f"{namespace}/" if isinstance(namespace, str) and namespace else "") \
+        + f"{name}.yaml"
+
+
+def resource_entries(target: BuildTarget, rendered: dict[str, bytes]) -> list[Entry]:
+    entries = [Entry(resource_path(ref.kind, ref.manifest.data), normalized_yaml(sanitize(ref.kind, ref.manifest.data)))
+               for ref in target.references]
+    return entries + [Entry(path, data) for path, data in rendered.items()]
+
+
+def _description(data: dict[str, Any]) -> str:
+    spec = data.get("spec")
+    value = spec.get("description") if isinstance(spec, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
                    build_info: dict[str, str] | None = None) -> PackageInputs:
     model = target.node.manifest.model
-    content = [Entry(rel, target.read(rel), target.executable(rel)) for rel in sorted(target.files)]
+    sources = sorted(r for r in target.files if not is_workspace_file(target, r))
+    entry = lambda rel: Entry(rel, target.read(rel), target.executable(rel))  # noqa: E731
     return PackageInputs(
         name=target.node.name,
         namespace=model.metadata.namespace or "",
         version=model.metadata.version or "",
         kind=target.node.kind,
+        description=_description(target.node.manifest.data),
         manifest=target.node.manifest.data,
-        manifest_files={**manifest_files(target), **extra_files},
-        content=content,
+        manifest_files=[Entry(PACKAGE_FILE, normalized_yaml(target.node.manifest.data))]
+        + [entry(r) for r in sources if is_schema_file(r)],
+        content=[entry(r) for r in sources if not is_schema_file(r) and not dk_excludes(r)],
+        resources=resource_entries(target, rendered),
         build_info=build_info or {},
     )

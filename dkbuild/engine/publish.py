@@ -1,10 +1,12 @@
 """Publish built package artifacts (and their images) to a registry, with supply-chain referrers.
 
-Reference: `<registry>/<namespace>/<name>:<version>`. dk doubled the namespace when the registry
-defaulted to `ghcr.io/<namespace>`; here the registry is a root and the namespace is added once
-(and not at all when empty). Tags are immutable: an existing tag with another digest is a
-conflict, the same digest again is a no-op success, so CI re-runs are idempotent. The bytes pushed
-are the bytes stored and hashed locally, so the registry's digest equals the local one.
+The registry, as dk chooses it: `--registry`, then `DK_REGISTRY` (dkb's `DKB_REGISTRY` as an
+alias), then `[registry] url`, then dk's default `ghcr.io/<metadata.namespace>`. The reference is
+dk's `<registry>/<namespace>/<name>:<version>`, so dk's default doubles the namespace
+(`ghcr.io/<ns>/<ns>/<name>`) exactly as dk does; an empty namespace adds no empty path segment.
+Tags are immutable: an existing tag with another digest is a conflict, the same digest again is a
+no-op success, so CI re-runs are idempotent. The bytes pushed are the bytes stored and hashed
+locally, so the registry's digest equals the local one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dkbuild.gitinfo import git_output
 from dkbuild.graph.model import Graph
 from dkbuild.oci import supplychain
 from dkbuild.oci.layout import OciLayout
+from dkbuild.oci.reference import REPOSITORY_RE
 
 IMAGE_REPOSITORY_SUFFIX = "image"
 
@@ -41,18 +44,47 @@ class Published:
                 "size": self.size, "image": self.image, "referrers": self.referrers, "errors": self.errors}
 
 
-def registry_root(flag: str | None, config_url: str | None, env: dict[str, str] | None = None) -> str:
-    """--registry > DKB_REGISTRY > workspace.toml [registry] url."""
+DK_DEFAULT_REGISTRY = "ghcr.io"
+REGISTRY_ENV = ("DK_REGISTRY", "DKB_REGISTRY")      # dk's name first; dkb's stays as an alias
+
+
+def configured_registry(flag: str | None, config_url: str | None, env: dict[str, str] | None = None) -> str | None:
+    """--registry > DK_REGISTRY > DKB_REGISTRY > workspace.toml [registry] url, or None."""
     env = dict(os.environ) if env is None else env
-    url = flag or env.get("DKB_REGISTRY") or config_url
+    return flag or next((env[name] for name in REGISTRY_ENV if env.get(name)), None) or config_url
+
+
+def registry_root(flag: str | None, config_url: str | None, env: dict[str, str] | None = None) -> str:
+    """The configured registry, for commands that have no per-package default."""
+    url = configured_registry(flag, config_url, env)
     if not url:
-        raise PublishError("no registry configured: pass --registry oci://HOST/PREFIX, set DKB_REGISTRY, "
+        raise PublishError("no registry configured: pass --registry oci://HOST/PREFIX, set DK_REGISTRY, "
                            "or set [registry] url in workspace.toml")
     return url
 
 
-def repository_for(prefix: str, namespace: str | None, name: str) -> str:
-    return "/".join(part.strip("/") for part in (prefix, namespace or "", name) if part and part.strip("/"))
+def repository_for(prefix: str | None, namespace: str | None, name: str) -> str:
+    """dk's repository `<prefix>/<namespace>/<name>`; with no registry configured the prefix is
+    dk's default one, the namespace itself."""
+    prefix = namespace if prefix is None else prefix
+    return "/".join(part.strip("/") for part in (prefix or "", namespace or "", name) if part and part.strip("/"))
+
+
+def connect(host: str, *, plain_http: bool, insecure: bool) -> Any:
+    """A registry client that has answered /v2/. `insecure` is dk's `--insecure`: TLS without
+    certificate checks, and plain HTTP when the registry has no TLS at all."""
+    from dkbuild.oci.registry import RegistryClient
+    from dkbuild.oci.registry_errors import TlsError
+
+    client = RegistryClient(host, plain_http=plain_http, insecure=insecure)
+    try:
+        client.ping()
+    except TlsError:
+        if not insecure or plain_http:
+            raise
+        client = RegistryClient(host, plain_http=True, insecure=True)
+        client.ping()
+    return client
 
 
 def source_revision(root: Any) -> dict[str, str] | None:
@@ -68,7 +100,7 @@ def source_revision(root: Any) -> dict[str, str] | None:
 class Publisher:
     client: Any                      # dkbuild.oci.registry.RegistryClient
     host: str
-    prefix: str
+    prefix: str | None               # None: dk's default registry, ghcr.io/<namespace>
     layout: OciLayout
     graph: Graph
     tag: str | None = None
@@ -91,6 +123,10 @@ class Publisher:
         if not is_semver(version):
             out.errors.append(f"version '{version}' is not SemVer (e.g. 1.2.0, without a leading v)")
             return out
+        if not REPOSITORY_RE.fullmatch(repo):
+            out.errors.append(f"'{repo}' is not an OCI repository name: metadata.name and metadata.namespace "
+                              f"must be lowercase [a-z0-9] joined by '.', '_' or '-' ({node.manifest.file})")
+            return out
         package = result.descriptors.get("package")
         if package is None:
             out.status = "skipped"
@@ -103,8 +139,11 @@ class Publisher:
                 out.errors.append(problem)
                 return out
             image = result.descriptors.get("image")
+            image_repo = f"{repo}/{IMAGE_REPOSITORY_SUFFIX}"
+            if image is None and (result.image or {}).get("status") == "failed":
+                out.image = {"reference": f"{self.host}/{image_repo}:{version}", "digest": "", "status": "not-built",
+                             "reason": result.image["reason"]}
             if image is not None:
-                image_repo = f"{repo}/{IMAGE_REPOSITORY_SUFFIX}"
                 status, problem = self._push(image_repo, version, image)
                 out.image = {"reference": f"{self.host}/{image_repo}:{version}", "digest": image["digest"],
                              "status": status}

@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from dkbuild.oci.reference import DIGEST_RE, REPOSITORY_RE, TAG_RE
 from dkbuild.oci.registry_errors import (AuthError, DigestMismatch, NotFound, RegistryError, RegistryUnavailable,
-                                         TransientError, parse_challenges)
+                                         TlsError, TransientError, parse_challenges)
 
 if TYPE_CHECKING:
     import http.client
@@ -693,7 +693,7 @@ class RegistryClient:
                 self._drop(url)
                 import ssl
                 if isinstance(exc, ssl.SSLError):
-                    raise self._error(RegistryError, op, repo, f"TLS with {parts.netloc} failed: "
+                    raise self._error(TlsError, op, repo, f"TLS with {parts.netloc} failed: "
                                       f"{getattr(exc, 'reason', None) or exc.__class__.__name__}",
                                       hint="use plain_http for a registry without TLS, or insecure to skip "
                                            "certificate checks") from None

@@ -25,6 +25,10 @@ class RegistryUnavailable(RegistryError):
     """Refused, timed out, or 5xx after the bounded retries."""
 
 
+class TlsError(RegistryError):
+    """The TLS handshake failed (e.g. the registry speaks plain HTTP, or its certificate is not trusted)."""
+
+
 class AuthError(RegistryError):
     """401/403 after trying the credentials we have (or having none)."""
 

@@ -69,6 +69,11 @@ class ImageBuildFailed(Exception):
         super().__init__(text)
 
 
+class BaseImageUnavailable(ImageBuildFailed):
+    """The builder ran but could not obtain a base image (unqualified name, registry unreachable,
+    not found, access denied): the Dockerfile's own steps never ran."""
+
+
 class BadImageRequest(ValueError):
     """The request itself is wrong (unpinned or missing base, Dockerfile outside the context,
     unsafe path): bad input, not a failed build."""
@@ -120,6 +125,7 @@ __all__ = [
     "PREFERENCES",
     "BackendUnavailable",
     "BadImageRequest",
+    "BaseImageUnavailable",
     "ImageBackend",
     "ImageBuildFailed",
     "ImageRequest",

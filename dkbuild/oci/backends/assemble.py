@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dkbuild.oci.backends import BackendUnavailable, BadImageRequest, ImageRequest, ImageResult
+from dkbuild.oci.backends import BadImageRequest, BaseImageUnavailable, ImageRequest, ImageResult
 from dkbuild.oci.backends.context import checked_relpath
 from dkbuild.oci.backends.ociimport import INDEX_TYPES, MANIFEST_TYPES, OCI_MANIFEST
 from dkbuild.oci.jsoncanon import canonical_bytes, descriptor, sha256_digest
@@ -81,7 +81,7 @@ def pull_base(request: ImageRequest, layout: OciLayout) -> tuple[Path, str]:
             with RegistryClient(parsed.registry, plain_http=request.base_plain_http) as client:
                 client.pull_into_layout(parsed.repository, parsed.digest, layout)
         except RegistryError as exc:
-            raise BackendUnavailable(f"base image {ref!r} could not be pulled: {exc}") from None
+            raise BaseImageUnavailable(f"base image {ref!r} could not be pulled: {exc}") from None
     return layout.root, parsed.digest
 
 

@@ -14,7 +14,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from dkbuild.oci.backends import BackendUnavailable, ImageBuildFailed, ImageRequest, ImageResult
+from dkbuild.oci.backends import (
+    BackendUnavailable,
+    BaseImageUnavailable,
+    ImageBuildFailed,
+    ImageRequest,
+    ImageResult,
+)
 from dkbuild.oci.backends.context import dockerfile_in_context, tail, write_build_context
 from dkbuild.oci.backends.ociimport import import_layout_dir
 from dkbuild.oci.layout import OciLayout
@@ -65,8 +71,14 @@ class BuildahBackend:
         except OSError as exc:
             raise ImageBuildFailed(f"{request.label}: buildah {step} of {dockerfile} could not start: {exc}") from None
         if done.returncode != 0:
+            from dkbuild.oci.backends.failure import base_pull_failed
+
+            output = tail(done.stderr or done.stdout)
+            if step == "build" and base_pull_failed(output):
+                raise BaseImageUnavailable(f"{request.label}: buildah could not get a base image of {dockerfile}",
+                                           output)
             raise ImageBuildFailed(f"{request.label}: buildah {step} of {dockerfile} failed "
-                                   f"(exit {done.returncode})", tail(done.stderr or done.stdout))
+                                   f"(exit {done.returncode})", output)
 
 
 def build_arguments(request: ImageRequest, context: Path, image: str) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from dkbuild.oci.backends import (
     BackendUnavailable,
+    BaseImageUnavailable,
     ImageBuildFailed,
     ImageRequest,
     ImageResult,
@@ -145,8 +146,14 @@ class BuildxBackend:
                 raise BackendUnavailable(f"{request.label}: cannot build {dockerfile}: docker CLI "
                                          f"{self.client_call[0]!r} not found on PATH; {DOCKER_HINT}") from None
             except DockerException as exc:
+                from dkbuild.oci.backends.failure import base_pull_failed
+
+                output = tail(exc.stderr or exc.stdout)
+                if base_pull_failed(output):
+                    raise BaseImageUnavailable(f"{request.label}: docker buildx could not get a base image of "
+                                               f"{dockerfile}", output) from None
                 raise ImageBuildFailed(f"{request.label}: docker buildx build of {dockerfile} failed "
-                                       f"(exit {exc.return_code})", tail(exc.stderr or exc.stdout)) from None
+                                       f"(exit {exc.return_code})", output) from None
             if not dest.is_file():
                 raise ImageBuildFailed(f"{request.label}: docker buildx build of {dockerfile} wrote no OCI tar "
                                        f"at {dest}")
