@@ -107,22 +107,21 @@ def test_literal_secret_blocks_the_build_and_is_not_printed(workspace, dkb) -> N
 
 
 def _bad_package() -> dict[str, object]:
-    """A Transform whose own Store copy carries a literal secret (E214, an unsafe artifact)."""
-    secret_store = {"apiVersion": "datakit.infoblox.dev/v1alpha1", "kind": "Store", "metadata": {"name": "vault"},
-                    "spec": {"connector": "postgres", "connection": {"host": "db"}, "secrets": {"password": "pw-literal"}}}
+    """A Transform whose own DataSet copy has no spec.store (E220: dk's runner cannot follow it)."""
+    storeless = dataset("bad-in")
+    del storeless["spec"]["store"]
     return {"pipelines/bad/dk.yaml": transform("bad", ["bad-in"], ["bad-out"]),
-            "pipelines/bad/store/vault.yaml": secret_store,
-            "pipelines/bad/dataset/bad-in.yaml": dataset("bad-in", store="vault"),
-            "pipelines/bad/dataset/bad-out.yaml": dataset("bad-out", store="vault")}
+            "pipelines/bad/dataset/bad-in.yaml": storeless,
+            "pipelines/bad/dataset/bad-out.yaml": dataset("bad-out")}
 
 
 def test_a_lint_error_fails_only_its_target(workspace, dkb) -> None:
     root = workspace(_bad_package())
     res = dkb("build", "--output", "json", cwd=root)
-    assert res.code == 1 and "E214" in res.err and "pw-literal" not in res.out + res.err
+    assert res.code == 1 and "E220" in res.err
     targets = {t["label"]: t for t in res.json()["targets"]}
-    assert targets["//pipelines/bad"]["status"] == "failed"
-    assert any("pipelines/bad/store/vault.yaml" in e and "E214" in e for e in targets["//pipelines/bad"]["errors"])
+    assert targets["//pipelines/bad"]["status"] == "failed"        # through the dataset it reads
+    assert any("pipelines/bad/dataset/bad-in.yaml" in e and "E220" in e for e in targets["//pipelines/bad"]["errors"])
     assert targets["//pipelines/ingest"]["status"] == "built"     # untouched by bad's problem
     assert dkb("build", "//pipelines/ingest/...", cwd=root).code == 0
 

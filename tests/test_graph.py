@@ -57,6 +57,13 @@ def s3_store(bucket: str) -> dict:
     return body
 
 
+def test_faithful_copies_in_several_packages_all_alias_the_shared_target(workspace) -> None:
+    g = load(workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw"),
+                        "pipelines/publish/dataset/raw.yaml": dataset("raw")})).graph
+    assert g.nodes["//datasets/raw"].labels == ("//datasets/raw:raw", "//pipelines/ingest:raw",
+                                                "//pipelines/publish:raw")
+
+
 def test_a_differing_package_copy_is_that_packages_own_target(workspace) -> None:
     # As in dk: the package's own copy wins inside the package; everyone else sees the shared one.
     g = load(workspace({"pipelines/ingest/dataset/raw.yaml": dataset("raw", table="elsewhere"),

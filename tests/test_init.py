@@ -180,4 +180,4 @@ def test_workspace_toml_shows_every_default_of_the_model():
         for key in type(getattr(defaults, section)).model_fields:
             assert f"# {key} = " in text, (section, key)
     assert config.environments.order == defaults.environments.order
-    assert set(data["environments"]) == {"order", *defaults.environments.order}
+    assert set(data["environments"]) == {"order", "enforce_order", *defaults.environments.order}

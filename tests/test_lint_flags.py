@@ -47,7 +47,7 @@ def test_values_files_then_sets_in_order(workspace, dkb, tmp_path) -> None:
 def test_set_changes_what_the_graph_checks_see(workspace, dkb) -> None:
     root = workspace()
     res = dkb("lint", "//pipelines/ingest", "--set", "spec.outputs[0].dataset=nowhere", "-o", "json", cwd=root)
-    assert res.code == 1 and "E500" in codes(res), res
+    assert res.code == 0 and "W500" in codes(res), res        # now an external dataset (advisory)
     typed = dkb("lint", "//pipelines/ingest", "--set", "spec.replicas=0", "-o", "json", cwd=root)
     assert typed.code == 0 and "E254" in codes(typed)      # 0 parsed as an integer, as dk does
 
@@ -65,7 +65,9 @@ def test_bad_overrides_are_usage_errors_with_a_fix(workspace, dkb) -> None:
 
 
 def test_directory_arguments(workspace, dkb) -> None:
-    root = workspace({"pipelines/broken/dk.yaml": transform("broken", ["raw"], ["missing-ds"])})
+    broken = transform("broken", ["raw"], ["missing-ds"])
+    del broken["spec"]["image"]                                  # E232, an error in dk too
+    root = workspace({"pipelines/broken/dk.yaml": broken})
     inside = dkb("lint", ".", "-o", "json", cwd=root / "pipelines/ingest")
     assert inside.code == 0 and inside.json()["targets"] == ["//pipelines/ingest"], inside
     assert dkb("lint", "./pipelines/ingest", cwd=root).code == 0

@@ -285,7 +285,7 @@ def test_invalid_yaml_then_fixed(base: Base, repo: Path) -> None:
     edit(path, "  schema:\n", "  schema: [\n")
     questions = ("query", "lint", "build")
     broken = settle(repo, questions)
-    assert broken["lint"]["exit"] == 2 and ("E100", CUSTOMERS) in codes(broken)
+    assert broken["lint"]["exit"] == 1 and ("E100", CUSTOMERS) in codes(broken)
     assert broken["build"]["exit"] != 0
     path.write_text(original)
     assert_same(warm_answers(repo, questions, seen=True), base.cold)
@@ -470,8 +470,8 @@ def test_removed_package(base: Base, repo: Path, package: str) -> None:
     after = settle(repo)
     assert f"//{package}" in keys(base.cold) and f"//{package}" not in keys(after)
     assert f"//{package}" in after["affected"]["out"]["deleted"]
-    if package == "datasets/sessions":
-        assert after["lint"]["exit"] == 1
+    if package == "datasets/sessions":             # what read it now reads an external dataset
+        assert after["lint"]["exit"] == 0 and any(code == "W500" for code, _ in codes(after))
 
 
 def test_renamed_package_directory(base: Base, repo: Path) -> None:
@@ -543,7 +543,7 @@ def test_dkbignore(base: Base, repo: Path, where: str, text: str) -> None:
     questions = ("query", "lint")
     after = settle(repo, questions)
     if where == ".dkbignore":
-        assert "//datasets/sessions" not in keys(after) and after["lint"]["exit"] == 1
+        assert "//datasets/sessions" not in keys(after) and any(code == "W500" for code, _ in codes(after))
     else:
         assert "//pipelines/enrich" in changed_keys(base.cold, after)
     (repo / where).unlink()
@@ -575,7 +575,7 @@ def test_workspace_toml_with_meaning(base: Base, repo: Path, addition: str) -> N
     if addition.startswith("exclude"):
         assert "//pipelines/orders-replicate" not in keys(after)
     elif addition.startswith("max_manifest"):
-        assert after["lint"]["exit"] == 2 and any(code == "E106" for code, _ in codes(after))
+        assert after["lint"]["exit"] == 1 and any(code == "E106" for code, _ in codes(after))
     else:
         assert changed_keys(base.cold, after)
         assert all(r == ["config"] for r in affected(after).values())

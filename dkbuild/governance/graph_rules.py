@@ -38,6 +38,23 @@ def _names_of(graph: Graph, kind: str) -> list[str]:
                   if k == kind and any(not graph.nodes[n].external for n in ids))
 
 
+def near_misses(name: str, names: list[str]) -> list[str]:
+    """The defined name a reference was probably meant to be: alike (difflib), and a typo away
+    (a few edits), so 'raw-events' does not suggest 'enriched-events'."""
+    alike = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return [n for n in alike if _edits(name, n) <= max(1, len(name) // 4)][:1]
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
 _EXTERNAL_CODE = {"DataSet": "W500", "Store": "W501", "Connector": "W502"}
 
 
@@ -47,7 +64,7 @@ def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
     m = node.manifest
     if e.kind == "column":
         dataset, _, column = e.name.partition(".")
-        close = difflib.get_close_matches(dataset, _names_of(graph, "DataSet"), n=1, cutoff=0.75)
+        close = near_misses(dataset, _names_of(graph, "DataSet"))
         hint = (f"did you mean '{close[0]}.{column}'?" if close else
                 f"define a DataSet named '{dataset}' in the workspace to check the column")
         return warning("W507", m.file, f"column lineage '{e.name}' comes from a dataset outside the workspace "
@@ -55,7 +72,7 @@ def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
     member = node.kind == "DataSetGroup" and e.field.startswith("spec.datasets")
     code = "W503" if member else _EXTERNAL_CODE[e.kind]
     what = "group member" if member else e.kind
-    close = difflib.get_close_matches(e.name, _names_of(graph, e.kind), n=1, cutoff=0.75)
+    close = near_misses(e.name, _names_of(graph, e.kind))
     hint = (f"did you mean '{close[0]}'? " if close else "") + \
         f"if '{e.name}' lives outside this workspace nothing is needed; otherwise define a {e.kind} " \
         f"named '{e.name}' (a shared one, or a copy in {node.package or 'the package'}/" \

@@ -103,6 +103,7 @@ def _add_node(graph: Graph, kind: str, name: str, defs: list[Manifest], scope: s
 
 
 def _add_definition(graph: Graph, node: Node, d: Manifest) -> None:
+    node = graph.nodes[node.id]          # nodes are immutable: add to the latest one
     updated = Node(node.id, node.kind, node.name, node.manifest, node.definitions + (d,), node.scope)
     graph.nodes[node.id] = updated
     graph.aliases.setdefault(d.label, node.id)
