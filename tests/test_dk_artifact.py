@@ -162,16 +162,21 @@ def test_same_tree_same_digest_and_stamp_only_when_asked(tmp_path: Path, dkb) ->
     assert artifact.manifest["annotations"]["org.opencontainers.image.revision"] == info["gitCommit"]
 
 
-def test_a_comment_in_dk_yaml_changes_nothing(tmp_path: Path, dkb) -> None:  # type: ignore[no-untyped-def]
-    """dk.yaml is packed in normal form, a function of what the content key covers: a comment or a
-    re-indent neither rebuilds nor changes the artifact (so `dkb affected` stays exact)."""
+def test_dk_yaml_is_packed_as_written_and_keyed_by_its_bytes(tmp_path: Path, dkb) -> None:  # type: ignore[no-untyped-def]
+    """dk's manifest layer carries dk.yaml byte for byte, so its bytes are in the content key: a
+    comment rebuilds the package (never a stale artifact), and the layer holds the comment."""
     root = kafka_workspace(tmp_path / "kafka")
     before = build(dkb, root)
     text = (root / "dk.yaml").read_text()
-    (root / "dk.yaml").write_text("# owned by the events team\n" + text.replace("  name: kafka-s3-pipeline",
-                                                                                 "  name:   'kafka-s3-pipeline'"))
+    commented = "# owned by the events team\n" + text
+    (root / "dk.yaml").write_text(commented)
     after = build(dkb, root)
-    assert after["status"] == "cached" and after["artifacts"] == before["artifacts"]
+    assert after["status"] == "built" and after["artifacts"]["package"] != before["artifacts"]["package"]
+    artifact = dk_client.pull(dk_client.LayoutSource(root / ".dkb" / "oci", "kafka-s3-pipeline"))
+    assert dk_client.files_of(artifact.layers[0])["dk.yaml"] == commented.encode()
+    (root / "dk.yaml").write_text(text)                       # back: the first artifact, from the cache
+    again = build(dkb, root)
+    assert again["status"] == "cached" and again["artifacts"] == before["artifacts"]
     (root / "dk.yaml").write_text(text.replace("value: info", "value: debug"))
     changed = build(dkb, root)
     assert changed["status"] == "built" and changed["artifacts"]["package"] != before["artifacts"]["package"]

@@ -1,10 +1,8 @@
 """Turn a BuildTarget into the dk package artifact's inputs (see oci/package.py for the layers).
 
-Layer 1 holds what dk's bundler puts there: the package's `dk.yaml` and its `schemas/` tree. The
-dk.yaml is written in normal form (the parsed document, keys sorted), not as typed: the content key
-covers the parsed manifest, so a comment or a re-indent must not change the artifact either (the
-same bytes for the same key, and `dkb affected` names exactly what changed). dk parses it to the
-same document. Layer 2 holds the package's other source files, less the names dk's bundler always
+Layer 1 holds what dk's bundler puts there: the package's `dk.yaml` as written and its `schemas/`
+tree. Because the file is packed byte for byte, its content id is part of the Transform's content
+key (graph/keys.py): a comment in dk.yaml rebuilds the package, and `dkb affected` says so. Layer 2 holds the package's other source files, less the names dk's bundler always
 leaves out. dkb's own layer holds normalized copies of every dataset, store and connector the
 package references (so the artifact is self-contained) and what the rule renders (e.g. CloudQuery
 specs). Store secrets are never packed: only `${VAR}` references survive; resource directories,
@@ -92,7 +90,10 @@ def _description(data: dict[str, Any]) -> str:
 def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
                    build_info: dict[str, str] | None = None) -> PackageInputs:
     model = target.node.manifest.model
-    sources = sorted(r for r in target.files if not is_workspace_file(target, r))
+    sources = sorted(r for r in target.files if not is_workspace_file(target, r) and r != PACKAGE_FILE)
+    # dk's manifest layer carries dk.yaml as written; its content id is part of the key (graph.keys).
+    own = Entry(PACKAGE_FILE, target.read(PACKAGE_FILE)) if PACKAGE_FILE in target.files \
+        else Entry(PACKAGE_FILE, normalized_yaml(target.node.manifest.data))
     entry = lambda rel: Entry(rel, target.read(rel), target.executable(rel))  # noqa: E731
     return PackageInputs(
         name=target.node.name,
@@ -101,8 +102,7 @@ def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
         kind=target.node.kind,
         description=_description(target.node.manifest.data),
         manifest=target.node.manifest.data,
-        manifest_files=[Entry(PACKAGE_FILE, normalized_yaml(target.node.manifest.data))]
-        + [entry(r) for r in sources if is_schema_file(r)],
+        manifest_files=[own] + [entry(r) for r in sources if is_schema_file(r)],
         content=[entry(r) for r in sources if not is_schema_file(r) and not dk_excludes(r)],
         resources=resource_entries(target, rendered),
         build_info=build_info or {},

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from dkbuild.graph.model import Graph, Node
-from dkbuild.manifests.layout import is_resource_path, owning_package
+from dkbuild.manifests.layout import PACKAGE_FILE, is_resource_path, owning_package
 from dkbuild.manifests.manifest import Manifest, canonical_json
 from dkbuild.sources import FileIndex, glob_regex
 
@@ -116,6 +116,12 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
         if rule and rule.ignored and sources:
             patterns = [glob_regex(g) for g in rule.ignored]
             sources = {p: d for p, d in sources.items() if not any(r.match(p) for r in patterns)}
+        if node_id in default_of and node.kind == "Transform" and node.manifest.layout == "dk.yaml":
+            # The package artifact carries its dk.yaml as written (dk's manifest layer), comments
+            # and all: the file's own content id is an input, not only its normalized data.
+            own = files.digests.get(node.manifest.file)
+            if own is not None:
+                sources = {**sources, PACKAGE_FILE: own}
         sources = dict(sorted(sources.items()))
         kept = previous.components.get(node_id) if previous is not None else None
         if kept is not None and kept.files == sources and (same_graph or _same_manifest(before, node)):
