@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import transform
+
 pytestmark = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is installed by `make test`")
 
 
@@ -173,3 +175,14 @@ def test_a_name_that_is_no_repository_is_refused_before_pushing(workspace, tmp_p
     out = publisher.publish(ActionResult("//pipelines/ingest", "k", "k", "built"))
     assert out.status == "failed" and "'acme/Analytics_Team/ingest' is not an OCI repository name" in out.errors[0]
     assert "pipelines/ingest/dk.yaml" in out.errors[0]
+
+
+def test_a_blocked_target_is_reported_and_the_rest_is_published(workspace, dkb, registry) -> None:
+    bad = transform("bad", ["raw"], ["bad-out"])
+    del bad["spec"]["image"]                                  # E232: dk rejects it too
+    res = publish(dkb, workspace({"pipelines/bad/dk.yaml": bad}), registry)
+    assert res.code == 1, res
+    published = {p["label"]: p for p in res.json()["published"]}
+    assert published["//pipelines/bad"]["status"] == "failed" and "E232" in published["//pipelines/bad"]["errors"][0]
+    assert published["//pipelines/ingest"]["status"] == "pushed"
+    assert skopeo_raw(registry, "acme/ingest:1.0.0")

@@ -39,9 +39,12 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     outcome = run_build(ctx, list(patterns), output, tag=tag, **kw)
     if output == "text":
         print_summary(outcome.report, dry_run=False)
-    if outcome.interrupted or outcome.failed:
-        click.echo("✗ not publishing: the build did not succeed", err=True)
-        sys.exit(130 if outcome.interrupted else 1)
+    if outcome.interrupted:
+        click.echo("✗ not publishing: the build was interrupted", err=True)
+        sys.exit(130)
+    if outcome.store is None:       # every selected target was blocked: nothing was built
+        click.echo("✗ nothing was published: no selected target could be built", err=True)
+        sys.exit(1)
     loaded = outcome.loaded
     from dkbuild.api import service_workspace
     settings = service_workspace(loaded.workspace).config.registry
@@ -70,7 +73,7 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     else:
         for p in published:
             size = f"{p.size:,} B" if p.size else ""
-            click.echo(f"{p.status:<10} {p.reference}  {p.digest[:19]}  {size}")
+            click.echo(f"{p.status:<10} {p.reference or p.label}  {p.digest[:19]}  {size}")
             if p.image:
                 click.echo(f"{p.image['status']:<10} {p.image['reference']}  {p.image['digest'][:19]}")
             for error in p.errors:

@@ -111,6 +111,9 @@ class Publisher:
         from dkbuild.governance.values import is_semver
         from dkbuild.oci.registry import RegistryError
 
+        if result.status == "failed" and "package" not in result.descriptors:
+            # Blocked by its own problem (or a dependency's): nothing to push, the rest goes on.
+            return Published(result.label, "", "failed", errors=[f"not built: {e}" for e in result.errors[:1]])
         node = self.graph.nodes[result.label]
         model = node.manifest.model
         version = self.tag or model.metadata.version or ""
