@@ -294,3 +294,17 @@ def test_namespaced_resources_are_packed_apart() -> None:
     assert resource_path("DataSet", {"metadata": {"name": "raw", "namespace": "team-a"}}) == "dataset/team-a/raw.yaml"
     assert resource_path("DataSet", {"metadata": {"name": "raw", "namespace": "team-b"}}) == "dataset/team-b/raw.yaml"
     assert resource_path("Store", {"metadata": {"name": "lake", "namespace": ""}}) == "store/lake.yaml"
+
+
+def test_lint_severity_decides_what_blocks(workspace, dkb) -> None:
+    # A second document of the package's dk.yaml has a field of the wrong type (E105). It blocks the
+    # package, unless the workspace lowers E105: the final severity decides, not the loader's.
+    broken = dataset("side")
+    broken["spec"]["schema"] = "not-a-list"
+    files = {"pipelines/ingest/dk.yaml": [transform("ingest", ["raw"], ["clean"]), broken]}
+    blocked = dkb("build", "--output", "json", cwd=workspace(files))
+    assert blocked.code == 1 and "E105" in blocked.err, blocked
+    lowered = workspace({**files, "workspace.toml": '[workspace]\nname = "test"\n[lint.severity]\nE105 = "advisory"\n'})
+    res = dkb("build", "--output", "json", cwd=lowered)
+    assert res.code == 0, res
+    assert {x["label"]: x["status"] for x in res.json()["targets"]}["//pipelines/ingest"] == "built"

@@ -77,27 +77,27 @@ def test_a_differing_package_copy_is_that_packages_own_target(workspace) -> None
     assert g.lookup("DataSet", "raw").id == "//datasets/raw"
 
 
+def _two_packages_with_own_s3(dataset_of: dict[str, str]) -> dict[str, object]:
+    """pipelines/a and pipelines/b, each with its own, different `s3` Store and the given DataSet
+    copies ({package: dataset name}) on it; each Transform reads its package's dataset."""
+    files: dict[str, object] = {}
+    for package, name in dataset_of.items():
+        files[f"pipelines/{package}/dk.yaml"] = transform(package, [name], [f"out-{package}"])
+        files[f"pipelines/{package}/store/s3.yaml"] = s3_store(f"bucket-{package}")
+        files[f"pipelines/{package}/dataset/{name}.yaml"] = dataset(name, store="s3")
+    return files
+
+
 def test_divergent_copies_in_two_packages_are_two_targets(workspace) -> None:
-    a = transform("a", ["raw"], ["out-a"])
-    b = transform("b", ["raw"], ["out-b"])
-    g = load(workspace({"pipelines/a/dk.yaml": a, "pipelines/b/dk.yaml": b,
-                        "pipelines/a/store/s3.yaml": s3_store("bucket-a"),
-                        "pipelines/b/store/s3.yaml": s3_store("bucket-b"),
-                        "pipelines/a/dataset/out-a.yaml": dataset("out-a", store="s3"),
-                        "pipelines/b/dataset/out-b.yaml": dataset("out-b", store="s3")})).graph
-    assert ("//pipelines/a:out-a", "store", "//pipelines/a:s3") in edges(g)
-    assert ("//pipelines/b:out-b", "store", "//pipelines/b:s3") in edges(g)
+    g = load(workspace(_two_packages_with_own_s3({"a": "in-a", "b": "in-b"}))).graph
+    assert ("//pipelines/a:in-a", "store", "//pipelines/a:s3") in edges(g)
+    assert ("//pipelines/b:in-b", "store", "//pipelines/b:s3") in edges(g)
     assert not g.conflicts
 
 
 def test_identical_copies_with_different_references_stay_apart(workspace) -> None:
     # Same text, but each package's copy of the store it names differs: not one target.
-    g = load(workspace({"pipelines/a/dk.yaml": transform("a", ["shared-in"], ["out-a"]),
-                        "pipelines/b/dk.yaml": transform("b", ["shared-in"], ["out-b"]),
-                        "pipelines/a/store/s3.yaml": s3_store("bucket-a"),
-                        "pipelines/b/store/s3.yaml": s3_store("bucket-b"),
-                        "pipelines/a/dataset/shared-in.yaml": dataset("shared-in", store="s3"),
-                        "pipelines/b/dataset/shared-in.yaml": dataset("shared-in", store="s3")})).graph
+    g = load(workspace(_two_packages_with_own_s3({"a": "shared-in", "b": "shared-in"}))).graph
     assert ("//pipelines/a", "reads", "//pipelines/a:shared-in") in edges(g)
     assert ("//pipelines/b", "reads", "//pipelines/b:shared-in") in edges(g)
 

@@ -41,11 +41,13 @@ def blocked_targets(graph: Graph, result: LoadResult, diagnostics: list[Diagnost
     """Every target an error blocks, by label: the targets defined in the file of an error (or in
     the package of a file that could not be loaded), the targets whose references lead to a name
     such a file may have defined, and, transitively, everything that references a blocked target."""
-    errors = [d for d in {*diagnostics, *(d for d in result.diagnostics if d.is_error)} if d.is_error]
     defined_in: dict[str, set[str]] = {}
     for node in graph.nodes.values():
         for m in node.definitions:
             defined_in.setdefault(m.file, set()).add(node.id)
+    # The lint findings carry their final severity; a file that did not load blocks whatever the
+    # selection, since nothing else stands for it.
+    errors = {d for d in diagnostics if d.is_error} | {d for d in result.skipped if d.file not in defined_in}
     packages = set(graph.package_nodes) | set(unloadable_packages(result, graph))
     reasons: dict[str, list[str]] = {}
     files: dict[str, set[str]] = {}
