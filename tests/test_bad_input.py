@@ -34,7 +34,6 @@ CASES = {
     "scalar-document": ("hello\n", "E101", 1),
     "unknown-kind": (f"apiVersion: {API}\nkind: Pipeline\nmetadata: {{name: p}}\n", "E002", 2),
     "missing-kind": (f"apiVersion: {API}\nmetadata: {{name: p}}\n", "E102", 1),
-    "missing-apiversion": ("kind: DataSet\nmetadata: {name: p}\nspec: {store: lake, table: t}\n", "E103", 1),
     "missing-metadata": (f"apiVersion: {API}\nkind: DataSet\nspec: {{store: lake}}\n", "E104", 1),
     "wrong-type": (f"apiVersion: {API}\nkind: Transform\nmetadata: {{name: p}}\nspec:\n  runtime: dbt\n"
                    "  inputs: raw\n", "E105", 6),
@@ -43,7 +42,6 @@ CASES = {
     "billion-laughs": (LAUGHS, "E107", None),
     "duplicate-key": (f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: p}}\nspec: {{store: a}}\nspec: {{store: b}}\n",
                       "E108", 5),
-    "bad-api-version": ("apiVersion: v9\nkind: DataSet\nmetadata: {name: p}\n", "E111", 1),
     "custom-tag": (f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: !secret p}}\n", "E100", 3),
 }
 
@@ -62,6 +60,20 @@ def test_bad_manifest_is_a_located_error_of_its_target(case: str, workspace, dkb
     assert found[0]["hint"]
     # The rest of the workspace is still loaded and linted.
     assert "//pipelines/ingest" in res.json()["targets"]
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("kind: DataSet\nmetadata: {name: p}\nspec: {store: lake, table: t}\n", "E103"),
+    ("apiVersion: v9\nkind: DataSet\nmetadata: {name: p}\nspec: {store: lake, table: t}\n", "E111"),
+], ids=["missing-apiversion", "unknown-apiversion"])
+def test_dk_reads_a_manifest_by_its_kind_so_does_dkb(text: str, code: str, workspace, dkb) -> None:
+    # dk's parser only needs `kind`; dkb loads the document and says what is off (advisory).
+    root = workspace({"datasets/p/dk.yaml": text})
+    res = dkb("lint", "--strict", "--output", "json", cwd=root)
+    assert res.code == 0, res
+    (d,) = [d for d in res.json()["diagnostics"] if d["code"] == code]
+    assert d["advisory"] and d["file"] == "datasets/p/dk.yaml" and d["line"] == 1 and d["hint"]
+    assert "//datasets/p" in res.json()["targets"]
 
 
 def test_bad_manifest_text_output_names_file_and_line(workspace, dkb) -> None:

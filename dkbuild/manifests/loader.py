@@ -259,19 +259,18 @@ def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest 
                 if kind in ("Pipeline", "Asset", "DataPackage") else f"use one of {', '.join(KINDS)}")
         return None, [error("E002", mf.path, f'unsupported manifest kind "{kind}": must be Connector, Store, '
                             "DataSet, DataSetGroup, or Transform", field="kind", hint=hint, **at(("kind",)))]
+    if "metadata" not in data:
+        return None, [error("E104", mf.path, "manifest is missing required 'metadata' mapping", line=doc.line,
+                            column=1, field="metadata", hint="add 'metadata:' with at least 'name:'")]
+    # dk reads a document by its kind alone: a missing or unknown apiVersion is said, not fatal.
     problems: list[Diagnostic] = []
     api = data.get("apiVersion")
     if api is None:
-        problems.append(error("E103", mf.path, "manifest is missing required 'apiVersion' field", line=doc.line,
-                              column=1, field="apiVersion", hint=f"add 'apiVersion: {API_VERSIONS[0]}'"))
+        problems.append(warning("E103", mf.path, "manifest is missing the 'apiVersion' field", line=doc.line,
+                                column=1, field="apiVersion", hint=f"add 'apiVersion: {API_VERSIONS[0]}'"))
     elif api not in API_VERSIONS:
-        problems.append(error("E111", mf.path, f"unsupported apiVersion '{api}'", field="apiVersion",
-                              hint=f"use one of {', '.join(API_VERSIONS)}", **at(("apiVersion",))))
-    if "metadata" not in data:
-        problems.append(error("E104", mf.path, "manifest is missing required 'metadata' mapping", line=doc.line,
-                              column=1, field="metadata", hint="add 'metadata:' with at least 'name:'"))
-    if problems:
-        return None, problems
+        problems.append(warning("E111", mf.path, f"unsupported apiVersion '{api}'", field="apiVersion",
+                                hint=f"use one of {', '.join(API_VERSIONS)}", **at(("apiVersion",))))
     try:
         model = MODEL_OF_KIND[kind].model_validate(data)
     except ValidationError as exc:
