@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from dkbuild.graph.keys import KeyComponents, Keys
 from dkbuild.graph.model import EdgeKind, Graph
+from dkbuild.manifests.layout import PACKAGE_FILE
 from dkbuild.manifests.manifest import FieldPath, format_field
 
 DependentsMode = Literal["none", "direct", "transitive"]
@@ -174,9 +175,13 @@ def _dependents(found: dict[str, tuple[Reason, ...]], deleted: tuple[str, ...], 
 def explain(old: KeyComponents, new: KeyComponents, graph_base: Graph, graph_head: Graph,
             old_package: str | None, new_package: str | None) -> list[Reason]:
     """Which components of a target's key differ, most specific first."""
-    reasons = _file_reasons(old.files, new.files, old_package or "", new_package or "")
-    reasons += [Reason("manifest", {"field": format_field(path) or "(document)", "change": change})
-                for path, change in diff_fields(old.manifest, new.manifest)]
+    fields = [Reason("manifest", {"field": format_field(path) or "(document)", "change": change})
+              for path, change in diff_fields(old.manifest, new.manifest)]
+    old_files, new_files = old.files, new.files
+    if fields:   # the package's own dk.yaml (its bytes are packed) changed with its fields: name the fields
+        old_files = {rel: d for rel, d in old_files.items() if rel != PACKAGE_FILE}
+        new_files = {rel: d for rel, d in new_files.items() if rel != PACKAGE_FILE}
+    reasons = _file_reasons(old_files, new_files, old_package or "", new_package or "") + fields
     reasons += _reference_reasons(old.refs, new.refs, graph_base, graph_head)
     if old.rule != new.rule:
         reasons.append(_rule_reason(old.rule, new.rule))
