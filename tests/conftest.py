@@ -117,3 +117,14 @@ def git(root: Path, *args: str) -> str:
 
 # A real OCI registry (CNCF distribution) on loopback: see tests/registry.py.
 from tests.registry import auth_registry, registry, token_registry  # noqa: F401
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test means a real component (registry, skopeo, buildah, the dk corpus, ...) did not
+    run: that must not pass quietly. `DKB_ALLOW_SKIPS=1` says, out loud, that it may."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if skipped and exitstatus == 0 and not os.environ.get("DKB_ALLOW_SKIPS"):
+        reporter.write_line(f"{skipped} test(s) skipped: a real component did not run (see -rs above); "
+                            "install what they need (`make test` does), or set DKB_ALLOW_SKIPS=1", red=True)
+        session.exitstatus = 1
