@@ -91,6 +91,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
     cached = loaded.snapshot.lint(selection)
     if cached is not None:
         return cached
+    from dkbuild.engine.schemafiles import check_schema_files
     from dkbuild.engine.target import BuildTarget
     from dkbuild.governance.lint import lint
 
@@ -112,7 +113,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
             return []
         files = keys.components[node.id].files if node.id in defaults else {}
         target = BuildTarget(node, keys.keys[node.id], loaded.workspace, files, graph)
-        return rule.check(target)
+        return check_schema_files(target) + rule.check(target)
 
     report = lint(result, graph, loaded.workspace.config, patterns, loaded.current_package,
                   options.strict, runtime_checks, skip_pii=options.skip_pii)

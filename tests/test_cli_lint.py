@@ -93,3 +93,14 @@ def test_mistyped_option_is_still_an_error(workspace, dkb) -> None:
     # click names every close option; --set (dk's flag, issue 13) is one of them now.
     assert res.code == 2 and "Did you mean" in res.err and "'--strict'" in res.err
     assert dkb("lint", "--", "//...", "-//pipelines/ingest", cwd=workspace()).code == 0
+
+
+def test_schema_files_are_checked_as_dk_does(workspace, dkb) -> None:
+    root = workspace({"pipelines/ingest/schemas/event.avsc": '{"type": "record", "name": "e", "fields": []}',
+                      "pipelines/ingest/schemas/bad.avsc": '{"name": "e"}',
+                      "pipelines/ingest/schemas/notes.txt": "not a schema, not checked",
+                      "pipelines/ingest/schemas/nested/deep.avsc": "{}"})      # dk reads the top level only
+    res = dkb("lint", "--output", "json", cwd=root)
+    assert res.code == 1, res
+    found = [(d["file"], d["line"]) for d in res.json()["diagnostics"] if d["code"] == "E042"]
+    assert found == [("pipelines/ingest/schemas/bad.avsc", 1)]

@@ -145,6 +145,7 @@ REFERENCE_CHAIN = frozenset({"E006", "E210", "E220"})
 # Runtime checks contributed by build rules (dkbuild_rules). Source that cannot run (E700, E711,
 # E721) and a cloudquery sync without its plugin (E730, E731) would make a wrong artifact: errors.
 _RULE_CODES = [
+    ("E042", "error", "a file in schemas/ is not the schema its extension says (.avsc, .json, .proto)", "rule"),
     ("E700", "error", "a Python source file does not compile", "rule"),
     ("E710", "advisory", "generic-go package has no go.mod", "rule"),
     ("E711", "error", "go.mod declares no module path", "rule"),
@@ -168,5 +169,5 @@ DK_CODES: dict[str, str] = {
     "E230": "E230", "E231": "E231", "E232": "E232", "E233": "E002", "E234": "E002", "E235": "E002",
     "E236": "E001", "E237": "E001", "E238": "E002", "E240": "E240", "E241": "E241",
     "E250": "E001", "E251": "E002", "W209": "W209", "W210": "W210", "E310": "E310", "E311": "E311",
-    "E600": "E025",
+    "E600": "E025", "E042": "E042",
 }
