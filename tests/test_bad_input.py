@@ -3,7 +3,10 @@ never the whole workspace, and nothing else is lost."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,30 @@ def test_multi_document_files(workspace) -> None:
     loaded = load(root)
     found = {m.label: (m.file, m.doc_index) for m in loaded.result.manifests if m.package == "platform/more"}
     assert found == {"//platform/more:m1": ("platform/more/dk.yaml", 0), "//platform/more:m2": ("platform/more/dk.yaml", 1)}
+
+
+def test_alias_amplification_of_a_large_string_is_refused_fast(workspace, dkb) -> None:
+    # 1 MiB anchored once, used 2,000 times: few nodes, 2 GB of text. Refused while the aliases
+    # are expanded, at the anchored value, before anything copies the expansion.
+    big = "x" * (1024 * 1024)
+    uses = "\n".join(f"    k{i}: *big" for i in range(2000))
+    text = (f"apiVersion: {API}\nkind: DataSet\nmetadata:\n  name: amp\n  annotations:\n    seed: &big {big}\n"
+            f"{uses}\nspec: {{store: lake, table: t}}\n")
+    root = workspace({"datasets/amp/dk.yaml": text})
+    out = root / "lint.json"
+    with out.open("w") as sink:
+        child = subprocess.Popen([sys.executable, "-m", "dkbuild", "lint", "--output", "json"], cwd=root,
+                                 stdout=sink, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    (d,) = [d for d in json.loads(out.read_text())["diagnostics"] if d["code"] == "E107"]
+    assert d["file"] == "datasets/amp/dk.yaml" and d["line"] == 6 and "aliases" in d["message"]   # the anchor
+    assert usage.ru_maxrss < 200 * 1024      # KiB: a bound on what it may hold, not a timing
+
+
+def test_an_honest_large_manifest_is_not_mistaken_for_a_bomb() -> None:
+    from dkbuild.manifests.yamlsource import parse_documents
+
+    text = f"apiVersion: {API}\nkind: DataSet\nmetadata: {{name: big}}\nspec:\n  description: {'y' * (3 << 20)}\n"
+    documents, problems = parse_documents(text, "datasets/big/dk.yaml")
+    assert problems == [] and len(documents[0].data["spec"]["description"]) == 3 << 20

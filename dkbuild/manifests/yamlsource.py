@@ -28,6 +28,11 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 LIBYAML = _BaseLoader is not yaml.SafeLoader
 MAX_NODES_PER_DOCUMENT = 100_000
 MAX_DEPTH = 64
+# Text a document may expand to through aliases (scalar bytes times their uses): a few aliases of
+# one large anchored string get past the node limit, and every later copy of the data (canonical
+# JSON, snapshots, validation) pays for the expansion. Without aliases a document's text is at most
+# the file's, so the bound is never met by an honest manifest.
+MIN_EXPANDED_BYTES = 16 * 1024 * 1024
 
 STR_TAG = "tag:yaml.org,2002:str"
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -84,7 +89,7 @@ def parse_documents(text: str, file: str) -> tuple[list[Document], list[Diagnost
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
                 continue
-            builder = _Builder(file)
+            builder = _Builder(file, max(MIN_EXPANDED_BYTES, 2 * len(text)))
             data = builder.build(node, (), 0)
             documents.append(Document(data, node.start_mark.line + 1, builder.positions))
     except _Abort as exc:
@@ -108,10 +113,12 @@ class _Builder:
     """Python values and positions of one document. Every node visit counts towards the node limit,
     an alias once per use, so an expansion bomb stops early."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, max_text: int):
         self.file = file
         self.positions: dict[Path_, tuple[int, int]] = {}
         self.visited = 0
+        self.text = 0                 # scalar bytes built so far, an alias's once per use
+        self.max_text = max_text
         # One constructor per document, as PyYAML has one per loader: it caches what it built by node.
         self._constructor = yaml.constructor.SafeConstructor()
 
@@ -129,10 +136,18 @@ class _Builder:
             raise self._fail("E107", node, f"YAML nesting deeper than {MAX_DEPTH} levels",
                              "manifests are shallow; flatten the structure")
 
+    def _grow(self, node: Node) -> None:
+        self.text += len(node.value)
+        if self.text > self.max_text:
+            raise self._fail("E107", node, f"document expands to more than {self.max_text // (1024 * 1024)} MiB "
+                             "of text through YAML aliases (an expansion bomb?)",
+                             "write the value out once; manifests do not need anchors for large values")
+
     def build(self, node: Node, path: Path_, depth: int) -> Any:
         self._count(node, depth)
         cls = node.__class__
         if cls is ScalarNode:
+            self._grow(node)
             return node.value if node.tag == STR_TAG else self._scalar(node)
         if cls is SequenceNode:
             return self._sequence(node, path, depth)
@@ -152,6 +167,7 @@ class _Builder:
                 self.visited += 1                   # a plain string: the node limit still counts it
                 if self.visited > MAX_NODES_PER_DOCUMENT:
                     self._count(child, child_depth)
+                self._grow(child)
                 append(child.value)
             else:
                 append(self.build(child, where, child_depth))
@@ -186,6 +202,7 @@ class _Builder:
                 self.visited += 1
                 if self.visited > MAX_NODES_PER_DOCUMENT:
                     self._count(value_node, child_depth)
+                self._grow(value_node)
                 mapping[key] = value_node.value
             else:
                 mapping[key] = self.build(value_node, where, child_depth)
