@@ -119,21 +119,10 @@ def select_with_unloadable(graph: Graph, patterns: list[str], current_package: s
     """The targets the patterns select, and the packages they name whose dk.yaml could not be
     loaded (as blocked pseudo-targets `//pkg`), so `dkb build //b` reports b's broken file instead
     of "no target matches", and `//...` lists it as failed."""
-    from dkbuild.graph.labels import Scope, parse_pattern
-    from dkbuild.graph.select import match, no_match
+    from dkbuild.graph.select import select_naming
 
-    named: dict[str, bool] = {}
-    selected: set[str] = set()
-    for p in (parse_pattern(text, current_package) for text in patterns or ["//..."]):
-        hits = {package for package in unloadable
-                if (p.covers_package(package) if p.scope is Scope.RECURSIVE else p.package == package)}
-        for package in hits:
-            named[package] = not p.negative
-        found = match(graph, p)
-        if not found and not hits and graph.nodes:      # an empty workspace selects nothing, quietly
-            raise no_match(graph, p)
-        selected = selected - found if p.negative else selected | found
+    selected, named = select_naming(graph, patterns, current_package, unloadable, empty_ok=True)
     broken = {f"//{package}": Blocked(f"//{package}", tuple(located(d) for d in unloadable[package]),
                                       tuple(sorted({d.file for d in unloadable[package]})))
-              for package, wanted in sorted(named.items()) if wanted}
+              for package in sorted(named)}
     return selected, broken

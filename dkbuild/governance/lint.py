@@ -31,7 +31,7 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
     PII and classification policies (dk lint --skip-pii)."""
     patterns = patterns or ["//..."]
     # A pattern may name a package whose dk.yaml could not be loaded: lint reports its errors.
-    targets, _broken = select_with_unloadable(graph, patterns, current_package, unloadable_packages(result, graph))
+    targets = select_with_unloadable(graph, patterns, current_package, unloadable_packages(result, graph))[0]
     parsed = [parse_pattern(p, current_package) for p in patterns]
     node_files = {d.file for n in graph.nodes.values() for d in n.definitions}
     files = {d.file for t in targets for d in graph.nodes[t].definitions}

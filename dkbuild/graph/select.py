@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 
 from dkbuild.graph.labels import Pattern, PatternError, Scope, parse_pattern
 from dkbuild.graph.model import Graph
@@ -33,19 +34,29 @@ def match(graph: Graph, pattern: Pattern) -> set[str]:
 
 def select(graph: Graph, patterns: list[str], current_package: str = "") -> set[str]:
     """Union of the positive patterns minus the negative ones, in order. Unknown targets are errors."""
-    if not patterns:
-        patterns = ["//..."]
-    parsed = [parse_pattern(p, current_package) for p in patterns]
+    return select_naming(graph, patterns, current_package)[0]
+
+
+def select_naming(graph: Graph, patterns: list[str], current_package: str = "",
+                  packages: Collection[str] = (), *, empty_ok: bool = False) -> tuple[set[str], set[str]]:
+    """`select`, where `packages` are directories known to be packages that have no target in the
+    graph (their dk.yaml did not load): a pattern naming one of them is no error, nor, with
+    `empty_ok`, any pattern over an empty graph. Also returns which of `packages` the patterns
+    name, in the end (a later `-//pkg` takes one back)."""
     selected: set[str] = set()
-    for pattern in parsed:
+    named: dict[str, bool] = {}
+    for pattern in (parse_pattern(p, current_package) for p in patterns or ["//..."]):
+        hits = [p for p in packages
+                if (pattern.covers_package(p) if pattern.scope is Scope.RECURSIVE else pattern.package == p)]
+        named.update((p, not pattern.negative) for p in hits)
         found = match(graph, pattern)
-        if not found:
+        if not found and not hits and (graph.nodes or not empty_ok):
             raise no_match(graph, pattern)
         if pattern.negative:
             selected -= found
         else:
             selected |= found
-    return selected
+    return selected, {p for p, wanted in named.items() if wanted}
 
 
 def no_match(graph: Graph, pattern: Pattern) -> PatternError:
