@@ -20,12 +20,11 @@ import yaml
 from dkbuild.engine.target import BuildTarget
 from dkbuild.governance.values import VAR_REF, looks_like_secret_key
 from dkbuild.ignorefiles import DKBIGNORE
-from dkbuild.manifests.layout import PACKAGE_FILE
+from dkbuild.manifests.layout import PACKAGE_FILE, RESOURCE_DIR_OF
 from dkbuild.oci.package import PackageInputs
 from dkbuild.oci.tarball import Entry
 from dkbuild.workspace import WORKSPACE_FILE
 
-RESOURCE_DIR_OF = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 REDACTED = "<redacted by dkb>"
 SCHEMAS_DIR = "schemas"
 # Names dk's bundler never puts in the content layer (matched against every path component).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from dkbuild.diagnostics import Diagnostic
 from dkbuild.graph.model import Graph
-from dkbuild.manifests.layout import PACKAGE_FILE, RESOURCE_DIRS, owning_package
+from dkbuild.manifests.layout import PACKAGE_FILE, RESOURCE_DIR_OF, owning_package
 from dkbuild.manifests.result import LoadResult
 
 
@@ -92,8 +92,7 @@ def _propagate(graph: Graph, reasons: dict[str, list[str]], files: dict[str, set
                 queue.append(edge.src)
 
 
-_KIND_OF_DIR = {"dataset": "DataSet", "store": "Store", "connector": "Connector", "dataset-group": "DataSetGroup",
-                "datasets": "DataSet", "stores": "Store", "connectors": "Connector", "dataset-groups": "DataSetGroup"}
+_KIND_OF_DIR = {directory: kind for kind, directory in RESOURCE_DIR_OF.items()}
 
 
 def _names_it_may_define(path: str) -> list[tuple[str, str]]:
@@ -105,7 +104,7 @@ def _names_it_may_define(path: str) -> list[tuple[str, str]]:
     parent = posixpath.basename(directory)
     if base == PACKAGE_FILE:
         return [("", parent)] if parent else []
-    if parent in RESOURCE_DIRS or parent in _KIND_OF_DIR:
+    if parent in _KIND_OF_DIR:
         return [(_KIND_OF_DIR[parent], stem)]
     return [("", parent)] if parent else []         # a scaffolding file: datasets/<name>/dataset.yaml
 

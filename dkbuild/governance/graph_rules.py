@@ -12,6 +12,7 @@ from dkbuild.graph.model import Dangling, EdgeKind, ExternalRef, Graph, Node
 from dkbuild.lineage.naming import dataset_identity as dataset_place
 from dkbuild.lineage.naming import physical_twins
 from dkbuild.manifests.fieldpath import parse_field
+from dkbuild.manifests.layout import RESOURCE_DIR_OF
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 
 
@@ -76,12 +77,9 @@ def _external(graph: Graph, e: ExternalRef) -> Diagnostic:
     hint = (f"did you mean '{close[0]}'? " if close else "") + \
         f"if '{e.name}' lives outside this workspace nothing is needed; otherwise define a {e.kind} " \
         f"named '{e.name}' (a shared one, or a copy in {node.package or 'the package'}/" \
-        f"{_RESOURCE_DIR.get(e.kind, 'dataset')}/)"
+        f"{RESOURCE_DIR_OF[e.kind]}/)"
     return warning(code, m.file, f"{what} '{e.name}' is external: not defined in this workspace "
                    f"(referenced by {node.id})", hint=hint, **at(m, e.field))
-
-
-_RESOURCE_DIR = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group"}
 
 
 def _dangling(graph: Graph, d: Dangling) -> Diagnostic | None:

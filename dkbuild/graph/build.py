@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any, NamedTuple
 
 from dkbuild.graph.model import EXTERNAL, ColumnEdge, Conflict, Dangling, Edge, EdgeKind, ExternalRef, Graph, Node
-from dkbuild.manifests.layout import PACKAGE_FILE
+from dkbuild.manifests.layout import PACKAGE_FILE, RESOURCE_DIR_OF
 from dkbuild.manifests.manifest import Manifest, format_field
 from dkbuild.manifests.models import DataSet, DataSetGroup, Store, Transform
 
@@ -17,8 +17,6 @@ _LAYOUT_RANK = {"dk.yaml": 0, "scaffold": 1, "flat": 2}
 # kinds already placed.
 KIND_ORDER = ("Connector", "Store", "DataSet", "DataSetGroup", "Transform")
 EXTERNAL_API = "datakit.infoblox.dev/v1alpha1"     # of an external target's stand-in manifest
-_EXTERNAL_DIR = {"DataSet": "dataset", "Store": "store", "Connector": "connector", "DataSetGroup": "dataset-group",
-                 "Transform": "transform"}
 
 
 def is_package_local(m: Manifest) -> bool:
@@ -138,7 +136,7 @@ class _Resolver:
         return self.external(kind, name).id, True
 
     def external(self, kind: str, name: str) -> Node:
-        node_id = f"{EXTERNAL}//{_EXTERNAL_DIR.get(kind, kind.lower())}:{name}"
+        node_id = f"{EXTERNAL}//{RESOURCE_DIR_OF.get(kind, kind.lower())}:{name}"
         node = self.graph.nodes.get(node_id)
         if node is None:
             data = {"apiVersion": EXTERNAL_API, "kind": kind, "metadata": {"name": name}, "spec": {}}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Iterable
 
 PACKAGE_FILE = "dk.yaml"
-RESOURCE_DIRS = ("connector", "store", "dataset", "dataset-group")
+RESOURCE_DIR_OF = {"Connector": "connector", "Store": "store", "DataSet": "dataset", "DataSetGroup": "dataset-group"}
+RESOURCE_DIRS = tuple(RESOURCE_DIR_OF.values())
 SCAFFOLD_FILES = {"dataset.yaml": "datasets", "store.yaml": "stores",
                   "connector.yaml": "connectors", "dataset-group.yaml": "dataset-groups"}
 
