@@ -154,10 +154,6 @@ class Graph:
         ids = self.by_name.get((kind, name))
         return self.nodes[ids[0]] if ids else None
 
-    def defined(self) -> list[Node]:
-        """Every node that a manifest defines (no externals), sorted by id."""
-        return [self.nodes[n] for n in sorted(self.nodes) if not self.nodes[n].external]
-
     @property
     def edges(self) -> list[Edge]:
         return [e for node in sorted(self.out_edges) for e in self.out_edges[node]]

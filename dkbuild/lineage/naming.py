@@ -131,13 +131,11 @@ def physical_twins(graph: Graph) -> dict[tuple[str, str], tuple[str, ...]]:
     """DataSet nodes that name one physical dataset, by its OpenLineage identity: copies a package
     keeps that differ from the shared contract (or from each other). Only such copies are looked at,
     so a workspace without them pays nothing; every group holds at least one of them."""
-    local = [n for n in graph.nodes.values() if n.kind == "DataSet" and n.scope and not n.external]
-    if not local:
+    datasets = [n for n in graph.nodes.values() if n.kind == "DataSet" and not n.external]
+    if not any(n.scope for n in datasets):
         return {}
     places: dict[tuple[str, str], list[str]] = {}
-    for node in graph.nodes.values():
-        if node.kind == "DataSet" and not node.external:
-            places.setdefault(dataset_identity(graph, node.id), []).append(node.id)
-    wanted = {dataset_identity(graph, n.id) for n in local}
+    for node in datasets:
+        places.setdefault(dataset_identity(graph, node.id), []).append(node.id)
     return {place: tuple(sorted(ids, key=lambda i: (graph.nodes[i].scope != "", i)))
-            for place, ids in places.items() if place in wanted and len(ids) > 1}
+            for place, ids in places.items() if len(ids) > 1 and any(graph.nodes[i].scope for i in ids)}
