@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dkbuild.graph.labels import PatternError
-from dkbuild.graph.select import select
+from dkbuild.graph.select import select, transforms_named
 
 
 def _is_pattern(arg: str) -> bool:
@@ -31,21 +31,9 @@ def _directory_pattern(arg: str, root: Path) -> str | None:
     return "//..." if str(rel) == "." else f"//{rel.as_posix()}/..."
 
 
-def _by_name(graph: Any, arg: str) -> set[str]:
-    """Transforms whose metadata.name (or namespace/name) is `arg`."""
-    found = set()
-    for node_id, node in graph.nodes.items():
-        if node.kind != "Transform":
-            continue
-        namespace = node.manifest.model.metadata.namespace
-        if arg in (node.name, f"{namespace}/{node.name}" if namespace else None):
-            found.add(node_id)
-    return found
-
-
 def names_a_package(loaded: Any, arg: str) -> bool:
     """Whether `arg` names something to deploy: a pattern, a directory, a package name or a relative label."""
-    if _is_pattern(arg) or Path(arg).is_dir() or _by_name(loaded.graph, arg):
+    if _is_pattern(arg) or Path(arg).is_dir() or transforms_named(loaded.graph, arg):
         return True
     try:
         return bool(select(loaded.graph, [arg], loaded.current_package))
@@ -65,7 +53,7 @@ def resolve(loaded: Any, args: list[str]) -> set[str]:
         elif (pattern := _directory_pattern(arg, root)) is not None:
             found = select(loaded.graph, [pattern], "")
         else:
-            found = _by_name(loaded.graph, arg) or _as_label(loaded, arg)
+            found = transforms_named(loaded.graph, arg) or _as_label(loaded, arg)
         if arg.startswith("-"):
             selected -= found
         else:

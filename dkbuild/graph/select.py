@@ -32,6 +32,12 @@ def match(graph: Graph, pattern: Pattern) -> set[str]:
     return {node} if node else set()
 
 
+def transforms_named(graph: Graph, name: str) -> set[str]:
+    """Transforms a dk package name means: `metadata.name`, or `namespace/name` when two share a name."""
+    return {n.id for n in graph.nodes.values()
+            if n.kind == "Transform" and name in (n.name, f"{n.namespace}/{n.name}" if n.namespace else None)}
+
+
 def select(graph: Graph, patterns: list[str], current_package: str = "") -> set[str]:
     """Union of the positive patterns minus the negative ones, in order. Unknown targets are errors."""
     return select_naming(graph, patterns, current_package)[0]

@@ -37,6 +37,7 @@ from dkbuild.graph.model import EdgeKind, Graph
 from dkbuild.graph.query import builtins as _builtins  # noqa: F401  (the table is complete first)
 from dkbuild.graph.query.evaluate import evaluate
 from dkbuild.graph.query.registry import Arg, Context, Function, register
+from dkbuild.graph.select import transforms_named
 from dkbuild.lineage.pii import pii_columns
 from dkbuild.lineage.walk import (
     DOWN,
@@ -93,9 +94,9 @@ def _dataset_by_word(graph: Graph, word: str) -> str | None:
 def _package_by_word(graph: Graph, word: str, current_package: str) -> str | None:
     """A package as `dk lineage <package>` names it: its Transform's name, or its directory
     (`transforms/enrich`, `./enrich` relative to the current directory)."""
-    node = graph.lookup("Transform", word)
-    if node is not None:
-        return node.id
+    named = transforms_named(graph, word)
+    if named:
+        return min(named)
     if word.startswith("//") or "(" in word:
         return None
     directory = posixpath.normpath(posixpath.join(current_package, word)).strip("/")
