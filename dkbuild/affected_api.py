@@ -21,6 +21,7 @@ from dkbuild.graph.affected import AffectedResult, affected
 from dkbuild.graph.keys import Keys, compute_keys
 from dkbuild.graph.labels import Pattern, PatternError, parse_pattern
 from dkbuild.graph.model import Graph
+from dkbuild.graph.shard import Shard
 from dkbuild.graph.select import match, no_match
 from dkbuild.manifests.result import LoadResult
 from dkbuild.workspace import WORKSPACE_FILE, Workspace, workspace_of
@@ -41,12 +42,14 @@ class RevisionLoad:
 
 
 def affected_targets(loaded: Loaded, since: str, dependents: str = "none",
-                     patterns: list[str] | None = None, head_keys: Keys | None = None) -> AffectedResult:
+                     patterns: list[str] | None = None, head_keys: Keys | None = None,
+                     shard: Shard | None = None) -> AffectedResult:
     """Targets whose key differs between `git merge-base SINCE HEAD` and the working tree.
 
     `patterns` (default //...) scope the answer: affected targets against the working tree's graph,
     deleted ones against the merge base's. `head_keys` saves recomputing the working tree's keys when
     the caller has them. Git problems raise DkbError (exit 2); the answer is never "everything".
+    With `shard`, only that shard's part of the answer, split as `build --shard` splits it.
     """
     point = merge_base(loaded.workspace.root, since)
     head = head_keys if head_keys is not None else head_keys_of(loaded)
@@ -56,6 +59,13 @@ def affected_targets(loaded: Loaded, since: str, dependents: str = "none",
     if patterns:
         labels, deleted = select_both(loaded.graph, base.graph, patterns, loaded.current_package)
         result = result.scoped(labels, deleted)
+    if shard is not None:
+        from dkbuild.engine.rules import load_rules
+        from dkbuild.engine.shard import shard_selection
+
+        mine = shard_selection(shard, loaded.workspace, loaded.graph, head, load_rules(loaded.workspace),
+                               result.targets)
+        result = replace(result.scoped(mine, set(result.deleted)), shard=str(shard))
     return result
 
 

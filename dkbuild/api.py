@@ -170,7 +170,22 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
         from dkbuild.affected_api import affected_targets
 
         selected &= set(affected_targets(loaded, since, "none", head_keys=keys).labels)
-    lint_report = lint_workspace(loaded, _lint_patterns(loaded.graph, patterns, selected), rules=rules, keys=keys)
+    lint_scope = patterns
+    if options.shard is not None:
+        from dkbuild.engine.shard import shard_selection
+
+        # Shard what was selected (broken packages too, so each is reported by exactly one shard);
+        # each shard lints only its own part, so one error is not reported N times.
+        mine = shard_selection(options.shard, loaded.workspace, loaded.graph, keys, rules, selected | set(broken))
+        selected &= mine
+        broken = {label: why for label, why in broken.items() if label in mine}
+        lint_scope = sorted(selected)
+    if lint_scope or options.shard is None:
+        lint_report = lint_workspace(loaded, _lint_patterns(loaded.graph, lint_scope, selected), rules=rules,
+                                     keys=keys)
+    else:                                   # an empty shard: nothing to lint (not "everything")
+        from dkbuild.governance.lintreport import LintReport
+        lint_report = LintReport([], [], [])
     # A problem fails its own target and what depends on it; everything else is built.
     blocked = {**blocked_targets(loaded.graph, loaded.result, lint_report.diagnostics), **broken}
     refused = [ActionResult(label, "", keys.keys.get(label, ""), "failed", errors=list(b.reasons),
@@ -180,7 +195,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     selected -= set(blocked)
     if refused and not any(rules.rule_of(loaded.graph.nodes[n]) is not None for n in selected):
         # Nothing left to build: write nothing, not even an empty store.
-        document = report(refused, time.monotonic() - started, False)
+        document = report(refused, time.monotonic() - started, False, options.shard)
         return BuildOutcome(loaded, lint_report, refused, document, None, False, [])
     store = LocalStore(loaded.workspace.cache_dir)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
@@ -206,7 +221,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     store.history.flush()
     if not options.dry_run:
         tag_results(store, results)
-    document = report(results, time.monotonic() - started, interrupted)
+    document = report(results, time.monotonic() - started, interrupted, options.shard)
     if memo is not None and not interrupted and not any(a.probes_host for a in actions) \
             and all(r.status in ("cached", "hit") and (r.image or {}).get("status") != "failed" for r in results):
         from dkbuild.engine.buildmemo import remember
@@ -260,6 +275,7 @@ def _memo_name(loaded: Loaded, rules: Any, patterns: list[str], options: Any, si
     import os
 
     if loaded.store is None or since is not None or stamp or remote is not None or getattr(options, "tag", None) \
+            or getattr(options, "shard", None) \
             or os.environ.get("SOURCE_DATE_EPOCH"):     # part of action keys, not of the memo's name
         return None
     from dkbuild.engine.buildmemo import memo_name

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from dkbuild.cli.common import (
@@ -11,6 +13,7 @@ from dkbuild.cli.common import (
     load_workspace_graph,
     note_warnings,
 )
+from dkbuild.cli.build import shard_option
 from dkbuild.diagnostics import DkbError
 from dkbuild.graph.labels import PatternError
 
@@ -21,11 +24,12 @@ from dkbuild.graph.labels import PatternError
               help="Compare with the merge base of REF and HEAD (e.g. origin/main, HEAD~1).")
 @click.option("--dependents", type=click.Choice(["none", "direct", "transitive"]), default="none",
               show_default=True, help="Also list targets that reference affected ones.")
+@shard_option("List")
 @click.option("--explain", is_flag=True, help="Say, for each target, which part of its key changed.")
 @click.option("--output", "-o", type=click.Choice(["label", "json"]), default="label", show_default=True)
 @click.pass_context
-def affected_command(ctx: click.Context, patterns: tuple[str, ...], since: str, dependents: str, explain: bool,
-                     output: str) -> None:
+def affected_command(ctx: click.Context, patterns: tuple[str, ...], since: str, dependents: str, shard: Any,
+                     explain: bool, output: str) -> None:
     """List targets whose content key changed since REF (default scope //...).
 
     The working tree, with uncommitted and untracked files, is compared with `git merge-base REF
@@ -38,7 +42,7 @@ def affected_command(ctx: click.Context, patterns: tuple[str, ...], since: str, 
     loaded = load_workspace_graph(ctx, errors_as)
     note_warnings(loaded)
     try:
-        result = affected_targets(loaded, since, dependents, list(patterns) or None)
+        result = affected_targets(loaded, since, dependents, list(patterns) or None, shard=shard)
     except DkbError as exc:
         fail(exc.diagnostics, errors_as)
     except PatternError as exc:

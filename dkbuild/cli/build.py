@@ -21,6 +21,27 @@ from dkbuild.diagnostics import DkbError
 from dkbuild.graph.labels import PatternError
 
 
+class ShardParam(click.ParamType):
+    """`--shard k/N`, checked on the command line (exit 2 with the reason)."""
+    name = "k/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from dkbuild.graph.shard import Shard, ShardError
+
+        if value is None or isinstance(value, Shard):
+            return value
+        try:
+            return Shard.parse(str(value))
+        except ShardError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def shard_option(what: str) -> Callable[..., Any]:
+    return click.option("--shard", type=ShardParam(), metavar="k/N",
+                        help=f"{what} only the k-th of N disjoint, balanced parts of the selection "
+                             "(after --affected); the N parts together are the whole selection.")
+
+
 def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by `build` and `publish` (which builds first)."""
     options = [
@@ -48,12 +69,13 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--affected", is_flag=True, help="Build only targets whose content key changed (needs --since).")
 @click.option("--since", metavar="REF", help="Git revision to compare against for --affected.")
+@shard_option("Build")
 @click.option("--tag", "-t", metavar="TAG", help="Tag each package <namespace>/<name>:TAG in .dkb/oci "
               "(dk's --tag; default: metadata.version, else latest).")
 @build_options
 @click.pass_context
 def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, output: str, affected: bool,
-                  since: str | None, tag: str | None, **kw: Any) -> None:
+                  since: str | None, tag: str | None, shard: Any, **kw: Any) -> None:
     """Lint, then build every selected Transform into a cached, reproducible OCI artifact.
 
     Exit 0 when everything built or was cached, 1 on lint errors or a failed build, 2 on bad
@@ -61,7 +83,7 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
     """
     if affected != bool(since):
         raise click.UsageError("--affected and --since REF go together")
-    outcome = run_build(ctx, list(patterns), output, dry_run=dry_run, since=since, tag=tag, **kw)
+    outcome = run_build(ctx, list(patterns), output, dry_run=dry_run, since=since, tag=tag, shard=shard, **kw)
     if output == "json":
         emit_json(outcome.report)
     else:
@@ -70,7 +92,7 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
 
 
 def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: bool = False, since: str | None = None,
-              tag: str | None = None, jobs: int, keep_going: bool, report_file: str | None, stamp: bool,
+              tag: str | None = None, shard: Any = None, jobs: int, keep_going: bool, report_file: str | None, stamp: bool,
               image_backend: str, image_failure: str | None, remote_cache: str | None, remote_cache_write: bool,
               remote_cache_required: bool, plain_http: bool) -> Any:
     """Load, lint and build; lint errors end the command here (exit 1)."""
@@ -91,7 +113,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
                                      "with . or -", param_hint="--tag")
     options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend,
                            image_failure=image_failure or loaded.workspace.settings.get("build", "image_failure"),
-                           tag=tag)
+                           tag=tag, shard=shard)
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
@@ -139,5 +161,6 @@ def print_summary(document: dict[str, Any], dry_run: bool) -> None:
     if images_failed:
         parts.append(f"{images_failed} image(s) not built")
     mark = "✗" if s.get("failed") else "✓"
-    click.echo(f"{mark} {s['total']} target(s): {', '.join(parts) or 'nothing to build'} "
+    of_shard = f" of shard {document['shard']}" if "shard" in document else ""
+    click.echo(f"{mark} {s['total']} target(s){of_shard}: {', '.join(parts) or 'nothing to build'} "
                f"in {document['duration_s']:.2f}s")

@@ -22,6 +22,7 @@ from dkbuild.engine.rules import RuleSet
 from dkbuild.engine.target import BuildTarget
 from dkbuild.gitinfo import git_output
 from dkbuild.graph.keys import Keys
+from dkbuild.graph.shard import Shard
 from dkbuild.graph.model import Graph
 from dkbuild.oci.layout import OciLayout
 from dkbuild.workspace import Workspace
@@ -38,6 +39,7 @@ class BuildOptions:
     image_backend: str = "auto"
     image_failure: str = "auto"          # [build] image_failure: auto | fail | warn
     tag: str | None = None               # dk's `build --tag`: the local tag of each package
+    shard: Shard | None = None           # --shard k/N: build only this part of the selection
 
 
 @dataclass
@@ -321,13 +323,17 @@ def _artifact_ref(ref: str, artifact: str) -> str:
     return f"{repository}/{artifact}:{tag}" if colon else f"{ref}.{artifact}"
 
 
-def report(results: list[ActionResult], duration: float, interrupted: bool) -> dict[str, Any]:
+def report(results: list[ActionResult], duration: float, interrupted: bool,
+           shard: Shard | None = None) -> dict[str, Any]:
     summary: dict[str, int] = {}
     for r in results:
         summary[r.status] = summary.get(r.status, 0) + 1
     images_failed = sum((r.image or {}).get("status") == "failed" for r in results)
     if images_failed:
         summary["images_not_built"] = images_failed
-    return {"version": 1, "dkb": __version__, "duration_s": round(duration, 3), "interrupted": interrupted,
-            "summary": {"total": len(results), **dict(sorted(summary.items()))},
-            "targets": [r.to_json() for r in results]}
+    document = {"version": 1, "dkb": __version__, "duration_s": round(duration, 3), "interrupted": interrupted,
+                "summary": {"total": len(results), **dict(sorted(summary.items()))},
+                "targets": [r.to_json() for r in results]}
+    if shard is not None:
+        document["shard"] = str(shard)
+    return document

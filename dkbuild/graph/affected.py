@@ -86,6 +86,7 @@ class AffectedResult:
     dependents: str = "none"
     since: str = ""                          # the ref asked for (filled in by the caller)
     merge_base: str = ""                     # the commit compared with (filled in by the caller)
+    shard: str = ""                          # "k/N" when only one shard's part is listed
 
     @property
     def labels(self) -> list[str]:
@@ -97,8 +98,11 @@ class AffectedResult:
                        deleted=tuple(d for d in self.deleted if d in deleted))
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": self.since, "merge_base": self.merge_base, "dependents": self.dependents,
-                "targets": [t.to_json() for t in self.targets.values()], "deleted": list(self.deleted)}
+        document = {"since": self.since, "merge_base": self.merge_base, "dependents": self.dependents,
+                    "targets": [t.to_json() for t in self.targets.values()], "deleted": list(self.deleted)}
+        if self.shard:
+            document["shard"] = self.shard
+        return document
 
 
 def affected(base: Keys, head: Keys, graph_base: Graph, graph_head: Graph,
