@@ -165,8 +165,10 @@ def test_workspace_rule_version_change_affects_every_transform_of_that_runtime(t
     (root / "rules/python.py").write_text(rule.format(v="2"))
     result = affected_targets(load(root), "HEAD")
     assert result.labels == ["//pipelines/ingest", "//pipelines/publish"]
-    assert [r.to_json() for r in result.targets["//pipelines/ingest"].reasons] == [
-        {"component": "rule", "detail": {"rule": "generic-python", "changes": ["version 1 -> 2"]}}]
+    [reason] = [r.to_json() for r in result.targets["//pipelines/ingest"].reasons]
+    assert reason["component"] == "rule" and reason["detail"]["rule"] == "generic-python"
+    assert reason["detail"]["changes"][0] == "version 1 -> 2"
+    assert reason["detail"]["changes"][1].startswith("code ")          # the source changed too
 
 
 def test_workspace_rule_that_breaks_at_the_revision_is_named(tmp_path: Path) -> None:
@@ -574,3 +576,46 @@ def test_a_package_copy_edit_affects_only_that_package(tmp_path: Path) -> None:
     # Making b's copy the same as a's merges nothing across packages' contexts, and still affects b.
     edit_yaml(root / "pipelines/b/store/s3-raw.yaml", lambda d: d["spec"]["connection"].update(bucket="bucket-a"))
     assert "//pipelines/b" in labels(root) and "//pipelines/a" not in labels(root)
+
+
+RULE_WITH_OUTPUT = ("from dkbuild.engine.rules import Rule\n\n"
+                    "class Python(Rule):\n"
+                    "    name = 'generic-python'\n"
+                    "    version = '1'\n\n"
+                    "    def extra_manifest_files(self, target):\n"
+                    "        return {'rule-note.txt': b'{note}'}\n\n"
+                    "RULE = Python()\n")
+
+
+def _digests(result: Result) -> dict[str, str]:
+    import json
+    assert result.code == 0, result
+    return {t["label"]: (t["status"], t["artifacts"]) for t in json.loads(result.out)["targets"]}
+
+
+def test_editing_a_workspace_rule_without_a_version_bump_rebuilds_and_is_affected(tmp_path: Path, dkb: Any) -> None:
+    """The stale cache hit of a rule edit that forgot `version`: the rule's source is in the key."""
+    root = repo(tmp_path, {"workspace.toml": '[workspace]\nname = "test"\n\n[rules]\npaths = ["rules"]\n',
+                           "rules/python.py": RULE_WITH_OUTPUT.replace("{note}", "first")})
+    before = _digests(dkb("build", "-o", "json", cwd=root))
+    (root / "rules/python.py").write_text(RULE_WITH_OUTPUT.replace("{note}", "second"))
+    after = _digests(dkb("build", "-o", "json", cwd=root))
+    python = [label for label in before if label.startswith("//pipelines/")]
+    assert python
+    for label in python:
+        assert after[label][0] == "built", after[label]                 # not "cached"
+        assert after[label][1] != before[label][1]                      # a new artifact digest
+    listed = dkb("affected", "--since", "HEAD", "--explain", cwd=root)
+    assert listed.code == 0 and set(python) <= set(listed.out.split())
+    assert "rule generic-python changed: code " in listed.out
+    assert _digests(dkb("build", "-o", "json", cwd=root)) == {k: ("cached", v[1]) for k, v in after.items()}
+
+
+def test_every_built_in_rule_is_keyed_by_its_own_source(tmp_path: Path) -> None:
+    from dkbuild.engine.rules import load_rules
+    from dkbuild.workspace import load_workspace
+
+    rules = load_rules(load_workspace(repo(tmp_path)))
+    codes = {name: rule.code_digest() for name, rule in rules.rules.items()}
+    assert set(codes) >= {"generic-python", "generic-go", "dbt", "cloudquery"}
+    assert len(set(codes.values())) == len(codes)                        # each rule's own module counts

@@ -3,11 +3,13 @@ workspace's own rule directories ([rules] paths), which override built-ins of th
 
 from __future__ import annotations
 
+import hashlib
+import sys
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dkbuild.diagnostics import Diagnostic, DkbError, error
@@ -32,7 +34,23 @@ class Rule:
     ignored: ClassVar[tuple[str, ...]] = ()
 
     def identity(self, workspace: Workspace) -> RuleIdentity:
-        return RuleIdentity(self.name, self.version, self.config_sections, self.settings(workspace), self.ignored)
+        return RuleIdentity(self.name, self.version, self.config_sections, self.settings(workspace), self.ignored,
+                            self.code_digest())
+
+    def code_digest(self) -> str:
+        """The sha256 of the code that makes this rule what it is: the source of every module that
+        defines a class of its MRO (the rule's own module, the base Rule's, a built-in rule it
+        extends). A workspace rule's own module is its source as loaded (from disk, or from a git
+        revision for `affected`), not whatever the file holds now."""
+        digests = set()
+        for cls in type(self).__mro__:
+            if cls is object:
+                continue
+            if cls.__module__.startswith(_WORKSPACE_MODULE):
+                digests.add(("workspace", getattr(self, "_workspace_source_digest", cls.__module__)))
+            else:
+                digests.add((cls.__module__, _module_digest(cls.__module__)))
+        return hashlib.sha256(repr(sorted(digests)).encode()).hexdigest()
 
     def settings(self, workspace: Workspace) -> dict[str, Any]:
         """This rule's own table in workspace.toml ([rules.<name>]); part of its keys."""
@@ -77,8 +95,6 @@ class RuleSet:
 
     def fingerprint(self, workspace: Workspace) -> str:
         """What of the rules keys and lint results depend on: identities, and which code each runs."""
-        import hashlib
-
         parts = sorted((name, repr(rule.identity(workspace)), type(rule).__module__, type(rule).__qualname__)
                        for name, rule in self.rules.items())
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
@@ -92,6 +108,24 @@ class RuleSet:
                 return None
             return identities.get(node.manifest.runtime or "")
         return rule_for
+
+
+_WORKSPACE_MODULE = "dkb_workspace_rule_"
+_module_digests: dict[str, str] = {}
+
+
+def _module_digest(name: str) -> str:
+    """sha256 of an installed module's source file, once per process."""
+    digest = _module_digests.get(name)
+    if digest is None:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        try:
+            data = Path(path).read_bytes() if path else name.encode()
+        except OSError:                     # no source on disk (a frozen install): its name and dkb's version
+            from dkbuild import __version__
+            data = f"{name} {__version__}".encode()
+        digest = _module_digests[name] = hashlib.sha256(data).hexdigest()
+    return digest
 
 
 def load_rules(workspace: Workspace, rule_files: Iterable[tuple[str, bytes]] | None = None) -> RuleSet:
@@ -122,7 +156,7 @@ def workspace_rule_files(workspace: Workspace) -> Iterator[tuple[str, bytes]]:
 def workspace_rule(rel: str, source: bytes, filename: str | None = None) -> Rule | None:
     """Run one workspace rule module's source in a fresh module namespace; its RULE, if any.
     `filename` (default `rel`) is the module's __file__ and names it in tracebacks."""
-    module = types.ModuleType(f"dkb_workspace_rule_{PurePosixPath(rel).stem}")
+    module = types.ModuleType(f"{_WORKSPACE_MODULE}{PurePosixPath(rel).stem}")
     module.__file__ = filename or rel
     try:
         exec(compile(source, module.__file__, "exec"), module.__dict__)  # noqa: S102 - the rule is workspace code
@@ -135,4 +169,5 @@ def workspace_rule(rel: str, source: bytes, filename: str | None = None) -> Rule
     if not isinstance(rule, Rule):
         raise DkbError(error("E130", rel, "RULE must be an instance of dkbuild.engine.rules.Rule",
                              hint="subclass dkbuild.engine.rules.Rule and set name and version"))
+    rule._workspace_source_digest = hashlib.sha256(source).hexdigest()   # type: ignore[attr-defined]
     return rule

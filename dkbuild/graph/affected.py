@@ -262,6 +262,8 @@ def _rule_reason(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Reas
         changes.append(f"name {old['name']} -> {new['name']}")
     if old["version"] != new["version"]:
         changes.append(f"version {old['version']} -> {new['version']}")
+    if old.get("code") != new.get("code"):
+        changes.append(f"code {str(old.get('code'))[:12]} -> {str(new.get('code'))[:12]}")
     changes += [format_field(("settings", *p)) for p, _ in diff_fields(old["settings"], new["settings"])]
     return Reason("rule", {"rule": new["name"], "changes": changes or ["identity"]})
 

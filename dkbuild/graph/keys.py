@@ -25,12 +25,14 @@ KEY_SCHEMA = "dkb-key-v1"   # bump when the key layout itself changes
 
 @dataclass(frozen=True)
 class RuleIdentity:
-    """What of a build rule goes into keys: its name, version, settings, and files it ignores."""
+    """What of a build rule goes into keys: its name, version, settings, files it ignores, and the
+    digest of its own code (so an edit that forgets to bump `version` still re-keys)."""
     name: str
     version: str
     config_sections: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
+    code: str = ""
 
 
 RuleFor = Callable[[Node], "RuleIdentity | None"]
@@ -134,7 +136,7 @@ def compute_keys(graph: Graph, files: FileIndex, config: WorkspaceConfig | Works
             files=sources,
             refs=[],
             rule=None if rule is None else {"name": rule.name, "version": rule.version,
-                                            "settings": rule.settings},
+                                            "settings": rule.settings, "code": rule.code},
             config={} if rule is None else {s: config.section(s) for s in rule.config_sections},
         )
     if previous is not None and same_graph and not dirty:
