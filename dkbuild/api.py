@@ -116,7 +116,7 @@ def lint_workspace(loaded: Loaded, patterns: list[str], strict: bool = False, *,
         return check_schema_files(target) + rule.check(target)
 
     report = lint(result, graph, loaded.workspace.config, patterns, loaded.current_package,
-                  options.strict, runtime_checks, skip_pii=options.skip_pii)
+                  options.strict, runtime_checks, skip_pii=options.skip_pii, runtimes=rules.runtimes)
     loaded.snapshot.save_lint(selection, report)
     return report
 

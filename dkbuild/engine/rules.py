@@ -90,6 +90,13 @@ class Rule:
 class RuleSet:
     rules: dict[str, Rule]
 
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        """The spec.runtime values these rules build: dk's four in dk's order, then the rest."""
+        from dkbuild.manifests.models import RUNTIMES
+
+        return tuple(r for r in RUNTIMES if r in self.rules) + tuple(sorted(set(self.rules) - set(RUNTIMES)))
+
     def rule_of(self, node: Node) -> Rule | None:
         return self.rules.get(node.manifest.runtime or "") if node.kind == "Transform" else None
 

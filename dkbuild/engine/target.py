@@ -6,14 +6,44 @@ import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from dkbuild.graph.model import Graph, Node
+from dkbuild.graph.model import EdgeKind, Graph, Node
 from dkbuild.sources import git_blob_id, is_executable
 from dkbuild.workspace import Workspace
 
 
 class SourceChanged(Exception):
     """A file changed between computing keys and reading it: building would mislabel the artifact."""
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    name: str
+    type: str
+    pii: bool
+    masking: str | None
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    """A DataSet a Transform reads or writes, as a rule sees it. External datasets (defined
+    outside the workspace) have only a label, a name and a role."""
+    label: str
+    name: str
+    role: str                                   # "input" or "output"
+    external: bool
+    store: str = ""
+    table: str | None = None
+    prefix: str | None = None
+    topic: str | None = None
+    format: str | None = None
+    classification: str | None = None
+    columns: tuple[ColumnView, ...] = ()
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii)
 
 
 @dataclass(frozen=True)
@@ -35,6 +65,45 @@ class BuildTarget:
         return self.node.id
 
     @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def namespace(self) -> str:
+        return self.node.namespace
+
+    @property
+    def runtime(self) -> str:
+        return self.node.manifest.runtime or ""
+
+    @property
+    def version(self) -> str | None:
+        return self.node.manifest.model.metadata.version
+
+    @property
+    def spec(self) -> Any:
+        """The Transform's typed spec (dkbuild.manifests.models.TransformSpec)."""
+        return self.node.manifest.model.spec
+
+    @cached_property
+    def datasets(self) -> tuple[DatasetView, ...]:
+        """The DataSets it reads (role "input") and writes ("output"), in manifest order."""
+        views = []
+        for edge in self.graph.out_edges.get(self.node.id, ()):
+            if edge.kind not in (EdgeKind.READS, EdgeKind.WRITES):
+                continue
+            views.append(_dataset_view(self.graph.nodes[edge.dst], "input" if edge.kind == EdgeKind.READS else "output"))
+        return tuple(views)
+
+    @property
+    def inputs(self) -> tuple[DatasetView, ...]:
+        return tuple(d for d in self.datasets if d.role == "input")
+
+    @property
+    def outputs(self) -> tuple[DatasetView, ...]:
+        return tuple(d for d in self.datasets if d.role == "output")
+
+    @property
     def package_dir(self) -> Path:
         return self.workspace.root / self.node.package
 
@@ -49,6 +118,15 @@ class BuildTarget:
 
     def executable(self, rel: str) -> bool:
         return is_executable(self.files[rel])
+
+
+def _dataset_view(node: Node, role: str) -> DatasetView:
+    if node.external or node.kind != "DataSet":
+        return DatasetView(node.id, node.name, role, external=node.external)
+    spec = node.manifest.model.spec
+    return DatasetView(node.id, node.name, role, False, spec.store, spec.table, spec.prefix, spec.topic, spec.format,
+                       spec.classification,
+                       tuple(ColumnView(c.name, c.type, c.pii, c.masking) for c in spec.schema_))
 
 
 def references_of(graph: Graph, node_id: str) -> tuple[Node, ...]:

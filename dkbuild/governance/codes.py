@@ -93,7 +93,7 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
     ("E230", "error", "Transform needs at least one input dataset", "manifest"),
     ("E231", "error", "Transform needs at least one output dataset", "manifest"),
     ("E232", "error", "spec.image is required for generic-* and dbt runtimes", "manifest"),
-    ("E233", "error", "spec.runtime must be cloudquery, generic-go, generic-python or dbt", "manifest"),
+    ("E233", "error", "spec.runtime must be a runtime a loaded build rule provides (dk's four, or a workspace rule's)", "manifest"),
     ("E234", "error", "spec.mode must be batch or streaming", "manifest"),
     ("E235", "error", "spec.trigger.policy must be schedule, on-change, manual or composite", "manifest"),
     ("E236", "error", "spec.trigger.schedule is required when the policy is schedule", "manifest"),

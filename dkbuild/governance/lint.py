@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Callable
 
 from dkbuild.config_model import WorkspaceConfig
@@ -19,16 +20,18 @@ from dkbuild.governance.severity import SeverityPolicy
 from dkbuild.graph.labels import Pattern, Scope, parse_pattern
 from dkbuild.graph.model import Graph, Node
 from dkbuild.manifests.loader import LoadResult
+from dkbuild.manifests.models import RUNTIMES
 
 TargetCheck = Callable[[Node], list[Diagnostic]]
 
 
 def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: list[str],
          current_package: str = "", strict: bool = False, target_check: TargetCheck | None = None,
-         *, skip_pii: bool = False) -> LintReport:
+         *, skip_pii: bool = False, runtimes: Sequence[str] = RUNTIMES) -> LintReport:
     """`target_check` adds checks that need more than manifests (the build rules' runtime checks);
-    the caller injects it so governance never imports the engine. `skip_pii` leaves out the
-    PII and classification policies (dk lint --skip-pii)."""
+    the caller injects it, and `runtimes` (what the loaded rules build), so governance never
+    imports the engine. `skip_pii` leaves out the PII and classification policies (dk lint
+    --skip-pii)."""
     patterns = patterns or ["//..."]
     # A pattern may name a package whose dk.yaml could not be loaded: lint reports its errors.
     targets = select_with_unloadable(graph, patterns, current_package, unloadable_packages(result, graph))[0]
@@ -40,7 +43,7 @@ def lint(result: LoadResult, graph: Graph, config: WorkspaceConfig, patterns: li
     for manifest in result.manifests:
         if manifest.file in in_scope or (not manifest.name and _covered(manifest.file, parsed)):
             in_scope.add(manifest.file)
-            found += check_manifest(manifest)
+            found += check_manifest(manifest, runtimes)
     if target_check is not None:
         # A target brings into scope the files below its package that have findings so far; an index
         # by directory answers that per target without rescanning every finding.

@@ -24,6 +24,7 @@ Secret values are never copied into a message or a hint.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from dkbuild.diagnostics import Diagnostic, Severity
@@ -69,8 +70,9 @@ class _Report:
                                      format_field(path), hint, dk_accepts=dk_accepts))
 
 
-def check_manifest(manifest: Manifest) -> list[Diagnostic]:
-    """All per-manifest problems of one manifest, in dk's order of emission."""
+def check_manifest(manifest: Manifest, runtimes: Sequence[str] = RUNTIMES) -> list[Diagnostic]:
+    """All per-manifest problems of one manifest, in dk's order of emission. `runtimes` are the
+    spec.runtime values the loaded build rules provide (dk's four, plus any workspace rule's)."""
     report = _Report(manifest)
     model = manifest.model
     _check_metadata(report, model)
@@ -84,8 +86,14 @@ def check_manifest(manifest: Manifest) -> list[Diagnostic]:
     elif isinstance(model, DataSetGroup):
         _check_group(report, model)
     elif isinstance(model, Transform):
-        _check_transform(report, model)
+        _check_transform(report, model, runtimes)
     return report.items
+
+
+def _rule_hint(runtime: str) -> str:
+    if not runtime or runtime in RUNTIMES:
+        return ""
+    return f"; or add a build rule for '{runtime}' to the workspace ([rules] paths; see docs/rules.md)"
 
 
 def _blank(value: Any) -> bool:
@@ -299,12 +307,12 @@ def _check_group(report: _Report, model: DataSetGroup) -> None:
 
 # --- Transform ---------------------------------------------------------------------------------
 
-def _check_transform(report: _Report, model: Transform) -> None:
+def _check_transform(report: _Report, model: Transform, runtimes: Sequence[str]) -> None:
     spec = model.spec
-    if spec.runtime not in RUNTIMES:
+    if spec.runtime not in runtimes:
         report("E233", ("spec", "runtime"),
-               "spec.runtime must be a valid runtime (cloudquery, generic-go, generic-python, dbt)",
-               enum_hint(spec.runtime, RUNTIMES))
+               f"spec.runtime must be a valid runtime ({', '.join(runtimes)})",
+               enum_hint(spec.runtime, tuple(runtimes)) + _rule_hint(spec.runtime))
     if spec.mode and spec.mode not in MODES:
         report("E234", ("spec", "mode"), "spec.mode must be batch or streaming",
                enum_hint(spec.mode, MODES))
