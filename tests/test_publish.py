@@ -135,17 +135,19 @@ def test_dk_registry_environment_and_precedence(workspace, dkb, registry) -> Non
     assert flag.json()["published"][0]["reference"] == f"{registry.host}/acme/ingest:1.0.0"
 
 
-def test_dk_default_registry_doubles_the_namespace_as_dk_does(workspace, dkb) -> None:
+def test_no_registry_configured_publishes_to_the_embedded_registry(workspace, dkb) -> None:
+    """dk would push to ghcr.io/<namespace>; dkb publishes to .dkb/registry (tests/test_embedded_registry.py)."""
     from dkbuild.engine.publish import configured_registry, repository_for
 
     assert configured_registry(None, None, env={}) is None
-    assert repository_for(None, "analytics", "enrich") == "analytics/analytics/enrich"   # ghcr.io/<ns> + <ns>/<name>
-    assert repository_for(None, None, "enrich") == "enrich"                            # never an empty segment
+    assert repository_for("", "analytics", "enrich") == "analytics/enrich"
+    assert repository_for("", None, "enrich") == "enrich"                              # never an empty segment
     assert repository_for("acme", "analytics", "enrich") == "acme/analytics/enrich"
     root = workspace()
     res = dkb("publish", "//pipelines/ingest", cwd=root, env={"DK_REGISTRY": "", "DKB_REGISTRY": ""})
-    assert "dk's default ghcr.io/<namespace>" in res.err          # said plainly, not silently
-    assert res.code == 1 and "ghcr.io" in res.err and "nothing was published" in res.err   # no network here
+    assert res.code == 0, res
+    assert "pushed     oci:.dkb/registry/ingest:1.0.0" in res.out and "ghcr.io" not in res.out + res.err
+    assert "--registry oci://HOST/PREFIX" in res.out                                   # how to move on
 
 
 def test_insecure_reaches_a_plain_http_registry(workspace, dkb, registry) -> None:

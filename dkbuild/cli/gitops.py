@@ -39,21 +39,22 @@ def _setup(ctx: click.Context, output: str):  # type: ignore[no-untyped-def]
     return loaded, config
 
 
-def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str, required: bool = True):  # type: ignore[no-untyped-def]
+def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str):  # type: ignore[no-untyped-def]
+    """The configured registry, else the embedded one (.dkb/registry) that `dkb publish` fills."""
     from dkbuild.api import service_workspace
-    from dkbuild.engine.publish import PublishError, registry_root
+    from dkbuild.engine.publish_target import registry_location
     from dkbuild.gitops.promotion import Registry
-    from dkbuild.oci.reference import parse_location
+    from dkbuild.oci.embedded import EmbeddedRegistry
     from dkbuild.oci.registry import RegistryClient
     settings = service_workspace(loaded.workspace).config.registry
     try:
-        host, prefix = parse_location(registry_root(flag, settings.url))
-    except (PublishError, ValueError) as exc:
-        if not required:
-            return None
+        location = registry_location(flag, settings.url)
+    except ValueError as exc:
         _die(str(exc), "the registry holds the published versions and their digests", output)
-    client = RegistryClient(host, plain_http=plain_http or settings.plain_http, insecure=settings.insecure)
-    return Registry(client, host, prefix)
+    if location.embedded:
+        return Registry(EmbeddedRegistry(loaded.workspace.root), location.host, location.prefix, embedded=True)
+    client = RegistryClient(location.host, plain_http=plain_http or settings.plain_http, insecure=settings.insecure)
+    return Registry(client, location.host, location.prefix)
 
 
 def _forge(config: Any, output: str = "text"):  # type: ignore[no-untyped-def]
@@ -362,15 +363,13 @@ def status_command(ctx: click.Context, patterns: tuple[str, ...], all_packages: 
     loaded, config = _setup(ctx, output)
     wanted = (*patterns, *scan_dirs, *(("//...",) if all_packages else ()))
     nodes = _select(loaded, wanted, None, output)
-    reg = _registry(loaded, registry, plain_http, output, required=False)
+    reg = _registry(loaded, registry, plain_http, output)
     warnings: list[str] = []
     if kube_context:
         warnings.append(f"--kube-context {kube_context} is not used: dkb status reads what the GitOps repository's "
                         f"{config.branch} branch deploys, not a cluster")
 
     def latest_of(node: Any) -> str | None:
-        if reg is None:
-            return None
         try:
             return reg.latest(node)
         except RegistryError as exc:

@@ -12,7 +12,7 @@ from dkbuild.cli.common import PatternCommand, complete_labels, emit_json
 @click.command("publish", cls=PatternCommand)
 @click.argument("patterns", nargs=-1, shell_complete=complete_labels)
 @click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX or HOST/PREFIX (or DK_REGISTRY, "
-              "DKB_REGISTRY, [registry] url; dk's default: ghcr.io/<namespace>).")
+              "DKB_REGISTRY, [registry] url; none: the embedded registry in .dkb/registry).")
 @click.option("--tag", "-t", metavar="VERSION", help="Publish as VERSION instead of metadata.version.")
 @click.option("--insecure", is_flag=True, help="Allow an insecure registry (dk's flag): no certificate checks, "
               "plain HTTP when it has no TLS.")
@@ -26,14 +26,9 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
 
     Tags are immutable: the same digest again is a no-op, another digest is a conflict (exit 1).
     """
-    from dkbuild.engine.publish import (
-        DK_DEFAULT_REGISTRY,
-        Publisher,
-        configured_registry,
-        connect,
-        source_revision,
-    )
-    from dkbuild.oci.reference import parse_location
+    from dkbuild.engine.publish import Publisher, connect, source_revision
+    from dkbuild.engine.publish_target import describe, registry_location
+    from dkbuild.oci.embedded import EmbeddedRegistry
     from dkbuild.oci.registry import RegistryError
 
     outcome = run_build(ctx, list(patterns), output, tag=tag, **kw)
@@ -48,28 +43,24 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     loaded = outcome.loaded
     from dkbuild.api import service_workspace
     settings = service_workspace(loaded.workspace).config.registry
-    root = configured_registry(registry, settings.url)
     try:
-        host, prefix = parse_location(root) if root else (DK_DEFAULT_REGISTRY, None)
+        location = registry_location(registry, settings.url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if root is None:
-        click.echo(f"dkb: note: no registry configured; publishing to dk's default {DK_DEFAULT_REGISTRY}/<namespace> "
-                   "(set --registry, DK_REGISTRY or [registry] url)", err=True)
     try:
-        client = connect(host, plain_http=kw["plain_http"] or settings.plain_http,
-                         insecure=insecure or settings.insecure)
+        client = EmbeddedRegistry(loaded.workspace.root) if location.embedded else connect(
+            location.host, plain_http=kw["plain_http"] or settings.plain_http, insecure=insecure or settings.insecure)
     except RegistryError as exc:
         click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""), err=True)
         click.echo("✗ nothing was published", err=True)
         sys.exit(1)
-    publisher = Publisher(client, host, prefix, outcome.store.layout, loaded.graph, tag, dry_run,
+    publisher = Publisher(client, location.host, location.prefix, outcome.store.layout, loaded.graph, tag, dry_run,
                           source_revision(loaded.workspace.root))
     published = [publisher.publish(r) for r in outcome.results]
     failed = [p for p in published if p.status in ("failed", "conflict", "skipped")]
     if output == "json":
-        emit_json({"build": outcome.report, "published": [p.to_json() for p in published],
-                   "summary": _summary(published)})
+        emit_json({"build": outcome.report, "registry": describe(location, loaded.workspace.root),
+                   "published": [p.to_json() for p in published], "summary": _summary(published)})
     else:
         for p in published:
             size = f"{p.size:,} B" if p.size else ""
@@ -79,7 +70,22 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
             for error in p.errors:
                 click.echo(f"           {error}", err=True)
         click.echo(("✗ " if failed else "✓ ") + ", ".join(f"{n} {k}" for k, n in _summary(published).items()))
+        if location.embedded:
+            _where_embedded(loaded.workspace.root, published, dry_run)
     sys.exit(1 if failed else 0)
+
+
+def _where_embedded(root: Any, published: list[Any], dry_run: bool) -> None:
+    """Where the embedded registry is, how to read it with standard tools, how to move on."""
+    from dkbuild.engine.publish_target import REAL_REGISTRY_HINT, inspect_command
+    from dkbuild.oci.embedded import DIRECTORY
+
+    click.echo(f"{'Would publish' if dry_run else 'Published'} to the embedded registry {DIRECTORY}/ (one OCI "
+               "image layout per repository; nothing leaves this machine).")
+    example = next((p.reference for p in published if p.status in ("pushed", "unchanged")), None)
+    if example:
+        click.echo(f"  inspect: {inspect_command(root, example)}")
+    click.echo(f"  {REAL_REGISTRY_HINT}")
 
 
 def _summary(published: list[Any]) -> dict[str, int]:

@@ -1,9 +1,9 @@
 """Publish built package artifacts (and their images) to a registry, with supply-chain referrers.
 
 The registry, as dk chooses it: `--registry`, then `DK_REGISTRY` (dkb's `DKB_REGISTRY` as an
-alias), then `[registry] url`, then dk's default `ghcr.io/<metadata.namespace>`. The reference is
-dk's `<registry>/<namespace>/<name>:<version>`, so dk's default doubles the namespace
-(`ghcr.io/<ns>/<ns>/<name>`) exactly as dk does; an empty namespace adds no empty path segment.
+alias), then `[registry] url`; with none of them, the embedded registry under `.dkb/registry`
+(publish_target.py) instead of dk's `ghcr.io/<metadata.namespace>`. The reference is dk's
+`<registry>/<namespace>/<name>:<version>`; an empty namespace adds no empty path segment.
 Tags are immutable: an existing tag with another digest is a conflict, the same digest again is a
 no-op success, so CI re-runs are idempotent. The bytes pushed are the bytes stored and hashed
 locally, so the registry's digest equals the local one.
@@ -24,10 +24,6 @@ from dkbuild.oci.reference import REPOSITORY_RE
 IMAGE_REPOSITORY_SUFFIX = "image"
 
 
-class PublishError(Exception):
-    """A problem with the whole publish (no registry configured, registry down)."""
-
-
 @dataclass
 class Published:
     label: str
@@ -44,7 +40,6 @@ class Published:
                 "size": self.size, "image": self.image, "referrers": self.referrers, "errors": self.errors}
 
 
-DK_DEFAULT_REGISTRY = "ghcr.io"
 REGISTRY_ENV = ("DK_REGISTRY", "DKB_REGISTRY")      # dk's name first; dkb's stays as an alias
 
 
@@ -54,19 +49,8 @@ def configured_registry(flag: str | None, config_url: str | None, env: dict[str,
     return flag or next((env[name] for name in REGISTRY_ENV if env.get(name)), None) or config_url
 
 
-def registry_root(flag: str | None, config_url: str | None, env: dict[str, str] | None = None) -> str:
-    """The configured registry, for commands that have no per-package default."""
-    url = configured_registry(flag, config_url, env)
-    if not url:
-        raise PublishError("no registry configured: pass --registry oci://HOST/PREFIX, set DK_REGISTRY, "
-                           "or set [registry] url in workspace.toml")
-    return url
-
-
-def repository_for(prefix: str | None, namespace: str | None, name: str) -> str:
-    """dk's repository `<prefix>/<namespace>/<name>`; with no registry configured the prefix is
-    dk's default one, the namespace itself."""
-    prefix = namespace if prefix is None else prefix
+def repository_for(prefix: str, namespace: str | None, name: str) -> str:
+    """dk's repository `<prefix>/<namespace>/<name>`, without empty segments."""
     return "/".join(part.strip("/") for part in (prefix or "", namespace or "", name) if part and part.strip("/"))
 
 
@@ -98,9 +82,9 @@ def source_revision(root: Any) -> dict[str, str] | None:
 
 @dataclass
 class Publisher:
-    client: Any                      # dkbuild.oci.registry.RegistryClient
+    client: Any                      # RegistryClient, or EmbeddedRegistry (same calls)
     host: str
-    prefix: str | None               # None: dk's default registry, ghcr.io/<namespace>
+    prefix: str                      # "" for none
     layout: OciLayout
     graph: Graph
     tag: str | None = None

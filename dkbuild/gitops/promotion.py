@@ -113,9 +113,10 @@ def lint_gate(loaded: Any, nodes: list[Any]) -> str:
 @dataclass
 class Registry:
     """Resolves published versions to digests: `<host>/<prefix>/<namespace>/<name>:<version>`."""
-    client: Any                      # dkbuild.oci.registry.RegistryClient
+    client: Any                      # RegistryClient, or EmbeddedRegistry (same calls)
     host: str
     prefix: str
+    embedded: bool = False           # .dkb/registry: verifiable here, pullable by no cluster
 
     def repository(self, node: Any) -> str:
         from dkbuild.engine.publish import repository_for
@@ -168,7 +169,7 @@ def _target(node: Any, version: str, digest: str, registry: Registry, config: Gi
                   cur_version, cur_digest, handles_pii(graph, node.id))
 
 
-def _write(plan: Plan, target: Target) -> None:
+def _write(plan: Plan, target: Target, embedded_registry: bool = False) -> None:
     """Set the new values on the target, warn about what the chart would render badly, add it."""
     clash = next((t for t in plan.targets if t.path == target.path), None)
     if clash:
@@ -176,8 +177,19 @@ def _write(plan: Plan, target: Target) -> None:
                              hint="dk's GitOps layout has one apps/<name> directory per cell: promote them "
                                   "separately to different cells, or rename one package")
     target.new_text = update_values(target.old_text, target.version, target.registry, target.digest)
-    plan.warnings += [f"{target.label}: {p}" for p in render_problems(read_values(target.new_text), target.name)]
+    values = read_values(target.new_text)
+    if embedded_registry:
+        values.pop("registry", None)    # `oci:.dkb/registry/...` names a directory, not a host: no image reference
+    plan.warnings += [f"{target.label}: {p}" for p in render_problems(values, target.name)]
     plan.targets.append(target)
+
+
+def _embedded_registry_warning(config: GitopsConfig, registry: Registry) -> list[str]:
+    """Digests from the embedded registry deployed by a real GitOps repository: no cluster can pull them."""
+    if not registry.embedded or config.embedded:
+        return []
+    return [f"the versions come from the embedded registry {registry.host}, which no cluster can pull from; "
+            f"publish with --registry oci://HOST/PREFIX (or DK_REGISTRY, [registry] url) and promote from there"]
 
 
 def _runs_in(checkout: Any, config: GitopsConfig, env: str, package: str, version: str) -> bool:
@@ -191,7 +203,7 @@ def _runs_in(checkout: Any, config: GitopsConfig, env: str, package: str, versio
 def plan_promotion(loaded: Any, nodes: list[Any], config: GitopsConfig, checkout: Any, registry: Registry,
                    env: str, cell: str, version: str | None = None, force: bool = False,
                    expected_digest: str | None = None) -> Plan:
-    plan = Plan("promote", env, cell)
+    plan = Plan("promote", env, cell, warnings=_embedded_registry_warning(config, registry))
     plan.lint_line = lint_gate(loaded, nodes)
     before = config.previous_env(env)
     for node in nodes:
@@ -215,13 +227,13 @@ def plan_promotion(loaded: Any, nodes: list[Any], config: GitopsConfig, checkout
                 raise PromotionError(message, hint=f"promote to {before} first, or pass --force to skip it")
             plan.warnings.append(message + ("; promoted anyway with --force" if config.enforce_order else
                                             "; set [environments] enforce_order = true to refuse this"))
-        _write(plan, target)
+        _write(plan, target, registry.embedded)
     return plan
 
 
 def plan_rollback(loaded: Any, node: Any, config: GitopsConfig, checkout: Any, registry: Registry,
                   env: str, cell: str, to: str | None = None) -> Plan:
-    plan = Plan("rollback", env, cell)
+    plan = Plan("rollback", env, cell, warnings=_embedded_registry_warning(config, registry))
     path = config.values_path(env, cell, node.name)
     current, _ = deployed(checkout.show(path))
     if not current and not to:
@@ -241,7 +253,7 @@ def plan_rollback(loaded: Any, node: Any, config: GitopsConfig, checkout: Any, r
     if target.unchanged:
         plan.already.append(target)
         return plan
-    _write(plan, target)
+    _write(plan, target, registry.embedded)
     return plan
 
 
