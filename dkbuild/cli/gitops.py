@@ -232,7 +232,8 @@ def _promote_status(ctx: click.Context, ref: str, output: str) -> None:
 @click.option("--version", "version", metavar="VERSION",
               help="Version to promote (default: metadata.version); dk's second argument.")
 @click.option("--digest", metavar="SHA256", help="Refuse unless the version resolves to this digest (dk's --digest).")
-@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DKB_REGISTRY, [registry] url).")
+@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DK_REGISTRY, DKB_REGISTRY, "
+              "[registry] url; none: the embedded registry in .dkb/registry).")
 @click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to the registry.")
 @click.option("--affected", is_flag=True, help="Promote the packages affected since --since REF.")
 @click.option("--since", metavar="REF", help="With --affected: compare with the merge base of REF and HEAD.")
@@ -309,7 +310,8 @@ def _rollback_target(env: str | None, env_alias: str | None, to_version: str | N
 @click.option("--to-version", "to_version", metavar="VERSION",
               help="Version to go back to (default: the previous one deployed, from the GitOps history).")
 @click.option("--cell", metavar="CELL", help="Cell (default: the environment's cell, else c0).")
-@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DKB_REGISTRY, [registry] url).")
+@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX (or DK_REGISTRY, DKB_REGISTRY, "
+              "[registry] url; none: the embedded registry in .dkb/registry).")
 @click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to the registry.")
 @click.option("--dry-run", is_flag=True, help="Check and show the change; push nothing.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -346,7 +348,8 @@ def rollback_command(ctx: click.Context, package: str, env: str | None, env_alia
               help="Packages at or below DIR (dk's --scan-dir; repeatable).")
 @click.option("--kube-context", metavar="CONTEXT",
               help="Accepted for dk; dkb reads the GitOps repository, not a cluster, so it is not used.")
-@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX, to compare with the latest published.")
+@click.option("--registry", metavar="URL", help="oci://HOST[:PORT]/PREFIX, to compare with the latest published "
+              "(default as for publish: the embedded registry when none is configured).")
 @click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to the registry.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
