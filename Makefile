@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEMO   := examples/monorepo
 
 .PHONY: demo test venv system-deps clean
 
@@ -20,18 +19,9 @@ venv: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
+# The whole life on examples/monorepo with nothing configured and nothing running (scripts/demo.sh).
 demo: system-deps venv
-	@echo "== dkb build //...   ($(DEMO): lint, then build every package into .dkb/)"
-	cd $(DEMO) && ../../$(BIN)/dkb build //...
-	@echo
-	@echo "== artifacts in the local OCI layout ($(DEMO)/.dkb/oci)"
-	@$(BIN)/python scripts/show-artifacts.py $(DEMO)/.dkb/oci/index.json
-	@echo
-	@echo "== dkb build //... again: everything is a cache hit"
-	cd $(DEMO) && ../../$(BIN)/dkb build //...
-	@echo
-	@echo "== dkb query 'rdeps(//..., //datasets/customers)' --output label_kind"
-	cd $(DEMO) && ../../$(BIN)/dkb query 'rdeps(//..., //datasets/customers)' --output label_kind
+	@bash scripts/demo.sh
 
 # pytest exits 5 when it collected no tests; that must fail, not pass quietly.
 test: system-deps venv
