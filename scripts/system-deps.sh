@@ -9,6 +9,7 @@ declare -A BINARY_OF=(
   [umoci]=umoci
   [buildah]=buildah
   [chromium]=chromium
+  [golang-go]=go          # `dkb run` of generic-go packages
 )
 
 missing=()

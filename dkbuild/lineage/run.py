@@ -53,10 +53,12 @@ class RunResult:
     dry_run: bool = False
     mode: str = "local"
     runtime: str = ""
+    timeout: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "exit_code": self.exit_code, "dry_run": self.dry_run,
-                "runtime": self.runtime, "mode": self.mode, "command": self.command, "cwd": self.cwd,
+                "runtime": self.runtime, "mode": self.mode, "timeout_seconds": self.timeout,
+                "command": self.command, "cwd": self.cwd,
                 "image": self.image, "env": self.env, "events": self.events, "warnings": self.warnings}
 
 
@@ -273,7 +275,7 @@ def run_package(loaded: Any, transform_id: str, *, dry_run: bool = False, contai
     run_id = new_run_id()
     warnings = list(plan.warnings)
     result = RunResult(run_id, 0, [], plan.command, warnings, plan.display_env, str(plan.package_dir), plan.image,
-                       dry_run, plan.mode, plan.runtime)
+                       dry_run, plan.mode, plan.runtime, plan.timeout)
 
     def event(kind: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
         return run_event(kind, graph, transform_id, run_id, workspace, error=error)

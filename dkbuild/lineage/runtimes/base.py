@@ -8,6 +8,7 @@ deadline and inside the run's OpenLineage START … COMPLETE/FAIL.
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -62,9 +63,11 @@ class Runtime(Protocol):
     def container_command(self, ctx: RunContext) -> list[str]: ...
 
 
-def find_tools(runtime: Runtime, path: str | None = None) -> tuple[dict[str, str], list[str]]:
-    """(found tool -> executable, missing tool names), looked up on PATH."""
-    found = {tool: exe for tool in runtime.tools if (exe := shutil.which(tool, path=path))}
+def find_tools(runtime: Runtime) -> tuple[dict[str, str], list[str]]:
+    """(found tool -> executable, missing tool names), looked up on PATH, then beside dkb's own
+    interpreter (a dbt installed in dkb's virtualenv is found without activating it)."""
+    here = str(Path(sys.executable).parent)
+    found = {tool: exe for tool in runtime.tools if (exe := shutil.which(tool) or shutil.which(tool, path=here))}
     return found, [tool for tool in runtime.tools if tool not in found]
 
 
