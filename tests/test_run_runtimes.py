@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from dkbuild.governance.values import parse_go_duration
-from dkbuild.lineage.overrides import OverrideError, apply_overrides, check_path, parse_set
 from tests.conftest import API, EXAMPLE, dataset, transform
 from tests.openlineage_validation import validate_event
 
@@ -219,22 +218,6 @@ def test_bad_overrides_are_clear_errors(workspace, dkb, tmp_path) -> None:
     wrong_type = dkb("run", "//pipelines/job", "--dry-run", "--set", "spec.replicas=many", cwd=root, env=env)
     assert wrong_type.code == 2 and "spec.replicas" in wrong_type.err
     assert dkb("run", "//pipelines/job", "--dry-run", "-f", str(tmp_path / "nope.yaml"), cwd=root, env=env).code == 2
-
-
-def test_override_helpers_follow_dk() -> None:
-    assert parse_set("spec.replicas=3") == ("spec.replicas", 3)
-    assert parse_set("spec.lineage.enabled=true") == ("spec.lineage.enabled", True)
-    assert parse_set("spec.image= x:1 ") == ("spec.image", "x:1")
-    with pytest.raises(OverrideError):
-        parse_set("spec.image")
-    check_path("spec.env[3].value")
-    check_path("metadata.labels.team")
-    with pytest.raises(OverrideError, match="spec.image"):
-        check_path("image")
-    merged = apply_overrides({"spec": {"env": [{"name": "A"}], "resources": {"cpu": "1", "memory": "1Gi"}}}, [],
-                             ["spec.resources.cpu=2", "spec.env[1].name=B"])
-    assert merged["spec"]["resources"] == {"cpu": 2, "memory": "1Gi"}
-    assert merged["spec"]["env"] == [{"name": "A"}, {"name": "B"}]
 
 
 # --- secrets: environment, then dev profile, then a clear error -------------------------------------

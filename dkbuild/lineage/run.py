@@ -193,15 +193,31 @@ def check_docker() -> None:
 
 
 def _effective_model(node: Any, files: list[Path], sets: list[str]) -> Any:
-    """The Transform's model with `-f` files and `--set` values applied (dk.yaml itself untouched)."""
+    """The Transform's model with `-f` files and `--set` values applied as dk applies them (lint's
+    overrides); dk rewrites dk.yaml in place, dkb never touches it."""
     if not files and not sets:
         return node.manifest.model
-    from dkbuild.lineage.overrides import OverrideError, apply_overrides, validated
+    from pydantic import ValidationError
+
+    from dkbuild.diagnostics import DkbError
+    from dkbuild.governance.overrides import parse_overrides
+    from dkbuild.manifests.models import MODEL_OF_KIND
 
     try:
-        return validated(apply_overrides(node.manifest.data, files, sets), f"{node.manifest.file} with overrides")
-    except OverrideError as exc:
-        raise RunError(str(exc)) from None
+        data = parse_overrides([str(f) for f in files], sets, Path.cwd()).apply(node.manifest.data)
+    except DkbError as exc:
+        raise RunError(_diagnostics_text(exc)) from None
+    try:
+        return MODEL_OF_KIND["Transform"].model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise RunError(f"{node.manifest.file} with the overrides: {field}: {first['msg']}") from None
+
+
+def _diagnostics_text(exc: Any) -> str:
+    return "; ".join(f"{d.location()}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")
+                     for d in exc.diagnostics)
 
 
 def _datasets(spec: Any) -> list[str]:
@@ -225,8 +241,7 @@ def _dev_profile(root: Path, warnings: list[str]) -> Any:
             profile = parse_profile(root, template, template.read_text(encoding="utf-8"))
             warnings.append(f"no {PROFILE} yet: using {TEMPLATE} (`dkb dev profile` writes one to edit)")
     except DkbError as exc:
-        raise RunError("; ".join(f"{d.location()}: {d.message}" + (f" (hint: {d.hint})" if d.hint else "")
-                                 for d in exc.diagnostics)) from None
+        raise RunError(_diagnostics_text(exc)) from None
     return profile
 
 
