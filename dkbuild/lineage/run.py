@@ -87,8 +87,8 @@ def plan_run(loaded: Any, transform_id: str, *, container: bool = False, timeout
              cell: str | None = None, kube_context: str | None = None) -> RunPlan:
     """Everything about a run that can be wrong, found before anything is sent or written.
 
-    Local when the runtime's toolchain is on PATH (or `container` is off and it is not), else the
-    package's image through Docker or Podman; RunError naming what to install when neither works."""
+    Local when the runtime's toolchain is found and `container` is off; else the package's image
+    through Docker or Podman; else RunError naming what to install."""
     graph = loaded.graph
     node = graph.nodes.get(transform_id)
     if node is None or node.kind != "Transform":
@@ -183,13 +183,6 @@ def _cannot_run(transform_id: str, runtime: Any, missing: list[str], container: 
         return f"--container needs {engines} to run {transform_id}'s image, and none is usable: {why}"
     return (f"{transform_id} (runtime {runtime.name}) cannot run here: {', '.join(missing)} is not on PATH, and "
             f"its image cannot run either ({why}). Install {runtime.install}; or {engines} to run its image")
-
-
-def check_docker() -> None:
-    """Raise RunError unless a container engine is usable (kept for callers of the old API)."""
-    engine, why = _engine()
-    if engine is None:
-        raise RunError(f"--container needs Docker (with its daemon running) or Podman, and none is usable: {why}")
 
 
 def _effective_model(node: Any, files: list[Path], sets: list[str]) -> Any:
