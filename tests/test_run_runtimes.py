@@ -291,7 +291,13 @@ def test_config_dev_rejects_unknown_keys(workspace, dkb, tmp_path) -> None:
     result = dkb("config", "set", "--dev", "registry.url", "x", cwd=root)
     assert result.code == 2 and "secrets.VAR" in result.err
     assert dkb("config", "set", "--dev", "stores.crm-db.connector", "duckdb", cwd=root).code == 0
+    assert dkb("config", "set", "--dev", "secrets.TEST_CRM_PASSWORD", SECRET, cwd=root).code == 0
+    listed = dkb("config", "list", "--dev", "-o", "json", cwd=root)
+    assert listed.code == 0 and SECRET not in listed.out
+    assert {e["key"]: e["value"] for e in listed.json()["settings"]} == {
+        "secrets.TEST_CRM_PASSWORD": "***", "stores.crm-db.connector": "duckdb"}
     assert dkb("config", "unset", "--dev", "stores.crm-db.connector", cwd=root).code == 0
+    assert "stores" not in (root / ".dkb" / "dev" / "profile.toml").read_text()
 
 
 # --- --cell ----------------------------------------------------------------------------------------
@@ -614,6 +620,12 @@ def test_every_example_package_runs_after_dkb_dev_profile(dkb, tmp_path) -> None
         assert_run(events, ["START", "COMPLETE"], name)
         seen += len(events)
     assert seen == 2 * (len(packages) - len(CLOUDQUERY_EXAMPLES))
+    import duckdb
+
+    with duckdb.connect(str(root / ".dkb" / "dev" / "warehouse.duckdb")) as con:   # what the dbt projects built
+        tables = {f"{s}.{t}" for s, t in con.execute("select table_schema, table_name from information_schema.tables")
+                  .fetchall()}
+    assert {"marts.customer_ltv", "marts.daily_revenue", "staging.orders", "staging.products"} <= tables
     for path in (root / ".dkb").rglob("*"):
         if path.is_file() and path.suffix not in (".duckdb", ".wal") and path.name != "profile.toml":
             text = path.read_bytes()
