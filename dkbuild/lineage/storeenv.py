@@ -1,7 +1,9 @@
 """Store environment variables for a run (contract §1.13): `DK_STORE_DSN_<NAME>` and `DK_STORE_TYPE_<NAME>`.
 
 Pure: the graph and an environment mapping in, a dict out. Store secrets are `${VAR}` references that
-are resolved from the given environment at run time; secret values never appear in error messages.
+are resolved at run time from the given environment, else from the dev profile's values; secret
+values never appear in error messages. A store can be replaced for a run by a stand-in (a local
+DuckDB file from the dev profile, a cell's definition for `--cell`).
 
 TYPE choice: dk writes `spec.connector` verbatim. dkb resolves the Store's connector to its Connector
 (by metadata.name, as dk's runner does) and uses the Connector's `spec.type` (e.g. `aws-s3` -> `s3`);
@@ -80,7 +82,7 @@ def resolve_store_env(graph: Graph, transform_id: str, environ: Mapping[str, str
         connector_name = stand_in.connector if stand_in is not None else spec.connector
         if stand_in is not None:
             connector_type, connection = _type_of(graph, stand_in.connector), dict(stand_in.connection)
-            raw_secrets = {k: str(v) for k, v in (getattr(stand_in, "secrets", None) or {}).items()}
+            raw_secrets = {k: str(v) for k, v in stand_in.secrets.items()}
         else:
             connector_type, connection = _connector_type(graph, store), dict(spec.connection)
             raw_secrets = {k: str(v) for k, v in spec.secrets.items()}
@@ -97,7 +99,7 @@ def resolve_store_env(graph: Graph, transform_id: str, environ: Mapping[str, str
             secrets[key] = value
             if value and not missing:
                 secrets_seen.append(value)
-            from_profile.update({v: lookup[v] for v in _REF.findall(raw) if v not in environ and v in lookup})
+            from_profile.update({v: lookup[v] for v in variables_in(raw) if v not in environ and v in lookup})
         name = env_name(store.name)
         env[f"DK_STORE_DSN_{name}"] = dsn(connector_type, connection, secrets)
         env[f"DK_STORE_TYPE_{name}"] = connector_type
@@ -117,7 +119,7 @@ def secret_variables(graph: Graph) -> dict[str, str]:
     for node in graph.nodes.values():
         if node.kind == "Store":
             for key, raw in sorted(node.manifest.model.spec.secrets.items()):
-                for var in _REF.findall(str(raw)):
+                for var in variables_in(str(raw)):
                     found.setdefault(var, f'store "{node.name}", secret "{key}"')
     return found
 
