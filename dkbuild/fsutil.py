@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,3 +34,33 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
 def atomic_write(path: Path, data: bytes) -> None:
     with atomic_file(path) as fh:
         fh.write(data)
+
+
+class NotRegularFile(OSError):
+    """A path that is a FIFO, socket or device: reading it could block forever or never end."""
+
+
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a directory"}
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words ("a FIFO")."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_regular(path: Path | str) -> int:
+    """A read-only descriptor of a regular file. Opened non-blocking, so a FIFO (or a file swapped
+    for one) is refused at once instead of waiting forever for a writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, f"{kind_of(mode)}, not a regular file", str(path))
+    return fd
+
+
+def read_regular(path: Path | str) -> bytes:
+    """The bytes of a regular file (NotRegularFile for anything else; other OSErrors as raised)."""
+    with os.fdopen(open_regular(path), "rb") as fh:
+        return fh.read()

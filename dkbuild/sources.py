@@ -7,13 +7,17 @@ file is read and hashed. Either way the same tree gives the same ids in any dire
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
 import re
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from dkbuild.diagnostics import Diagnostic, DkbError, error
+from dkbuild.fsutil import NotRegularFile, kind_of, open_regular, read_regular
 
 # Directories that are never part of a workspace's sources.
 ALWAYS_SKIPPED_DIRS = frozenset({".git", ".dkb", ".venv", "venv", "node_modules", "__pycache__",
@@ -27,14 +31,13 @@ class FileIndex:
     in_git: bool
     # Symlinks that lead outside the workspace: listed so callers can warn, never followed.
     escaping_links: tuple[str, ...] = field(default=())
+    # What was seen but not indexed, with why, so callers can warn: FIFOs, sockets and devices
+    # ("a FIFO"), and links inside the workspace that lead nowhere readable ("loops", ...).
+    special_files: tuple[tuple[str, str], ...] = field(default=())
+    unfollowed_links: tuple[tuple[str, str], ...] = field(default=())
 
     def __contains__(self, path: str) -> bool:
         return path in self.digests
-
-
-def _exec_suffix(path: Path) -> str:
-    """Content ids carry the executable bit (all an artifact keeps of a file's mode)."""
-    return "+x" if path.stat().st_mode & 0o100 else ""
 
 
 def is_executable(content_id: str) -> bool:
@@ -45,17 +48,62 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+@dataclass
+class _Walk:
+    """What indexing found besides content ids (see FileIndex); `unreadable` ends the command."""
+    special: dict[str, str] = field(default_factory=dict)
+    unfollowed: dict[str, str] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def content_id(self, root: Path, path: str, git: bool, full: Path | None = None) -> str | None:
+        """The content id of a regular file, or None (and why, recorded) for anything else."""
+        try:
+            return _content_id(full or root / path, git)
+        except NotRegularFile as exc:
+            self.special[path] = exc.strerror
+        except FileNotFoundError:
+            pass                            # gone since it was listed: not part of this state
+        except OSError as exc:
+            self.unreadable[path] = exc.strerror or str(exc)
+        return None
+
+
 def index_files(root: Path) -> FileIndex:
     """Every workspace file with its content id, minus what `.dkbignore` files exclude (and, outside
-    git, `.gitignore` files; inside git, git applies them)."""
+    git, `.gitignore` files; inside git, git applies them). Only regular files are read; FIFOs,
+    sockets and devices are listed as special files. A file that cannot be read is an error
+    (DkbError, E530): its content would be missing from every key that covers it."""
     from dkbuild.ignorefiles import DKBIGNORE, ignored_paths
 
     root = root.resolve()
-    index = _index_git(root) or _index_walk(root)
+    walk = _Walk()
+    index = _index_git(root, walk) or _index_walk(root, walk)
     names = (DKBIGNORE,) if index.in_git else (DKBIGNORE, ".gitignore")
-    for path in ignored_paths(index.digests, lambda p: (root / p).read_bytes(), names):
-        del index.digests[path]
-    return index
+
+    def read(path: str) -> bytes:
+        if path not in index.digests:       # a FIFO (or worse) named .dkbignore: warned, not read
+            return b""
+        try:
+            return read_regular(root / path)
+        except OSError as exc:
+            walk.unreadable[path] = exc.strerror or str(exc)
+            return b""
+
+    seen = [*index.digests, *walk.special, *walk.unfollowed, *walk.unreadable]
+    for path in ignored_paths(seen, read, names):
+        for found in (index.digests, walk.special, walk.unfollowed, walk.unreadable):
+            found.pop(path, None)
+    if walk.unreadable:
+        raise DkbError(_unreadable_errors(walk.unreadable))
+    return replace(index, special_files=tuple(sorted(walk.special.items())),
+                   unfollowed_links=tuple(sorted(walk.unfollowed.items())))
+
+
+def _unreadable_errors(unreadable: dict[str, str]) -> list[Diagnostic]:
+    return [error("E530", path, f"cannot read {'directory' if path.endswith('/') else 'file'}: {why}",
+                  hint="make it readable by the user running dkb, or list it in a .dkbignore file "
+                       "if it is not a build input")
+            for path, why in sorted(unreadable.items())]
 
 
 def _git_command(root: Path, *args: str) -> list[str]:
@@ -78,7 +126,7 @@ _SKIPPED_PART = re.compile(rb"[\t/](?:" + rb"|".join(re.escape(d.encode()) for d
                            + rb")/")
 
 
-def _index_git(root: Path) -> FileIndex | None:
+def _index_git(root: Path, walk: _Walk) -> FileIndex | None:
     """Three git calls: the index with blob ids, the tracked files that differ from it, and the
     untracked ones. The untracked scan reads every directory, so it is started first and runs
     beside the rest. None outside a work tree."""
@@ -112,16 +160,17 @@ def _index_git(root: Path) -> FileIndex | None:
     for path in changed:
         if path in deleted or in_skipped_dir(path):
             continue
+        digests.pop(path, None)
         full = root / path
         if full.is_symlink():
             links[path] = ""
-            digests.pop(path, None)
-            continue
-        if full.is_file():
-            digests[path] = _content_id(full, git=True)
+        elif not full.is_dir():             # a directory here is a submodule's work tree
+            content = walk.content_id(root, path, git=True)
+            if content is not None:
+                digests[path] = content
     for path in deleted:
         digests.pop(path, None)
-    escaping = _resolve_links(root, links, digests, git=True)
+    escaping = _resolve_links(root, links, digests, walk, git=True)
     return FileIndex(root, digests, True, escaping)
 
 
@@ -152,53 +201,87 @@ def _staged(listing: bytes) -> tuple[dict[str, str], dict[str, str]]:
     return digests, links
 
 
+_CHUNK = 1 << 20
+
+
 def _content_id(path: Path, git: bool) -> str:
-    data = path.read_bytes()
-    digest = "git:" + git_blob_id(data) if git else "sha256:" + hashlib.sha256(data).hexdigest()
-    return digest + _exec_suffix(path)
+    """Read in chunks (a large data file is never held whole), through `open_regular`: a FIFO is
+    refused, not waited on. Content ids carry the executable bit (all an artifact keeps of a mode)."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        h = hashlib.sha1(b"blob %d\0" % info.st_size) if git else hashlib.sha256()
+        read = 0
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+            read += len(chunk)
+    if git and read != info.st_size:
+        # Grew or shrank while read: the header is wrong. The id must still name these bytes.
+        raise OSError(errno.EAGAIN, "changed while dkb was reading it; run the command again", str(path))
+    return ("git:" if git else "sha256:") + h.hexdigest() + ("+x" if info.st_mode & 0o100 else "")
 
 
-def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str], git: bool) -> tuple[str, ...]:
-    """File symlinks inside the workspace count as their target's content; the rest are refused."""
+def _resolve_links(root: Path, links: dict[str, str], digests: dict[str, str], walk: _Walk,
+                   git: bool) -> tuple[str, ...]:
+    """File symlinks inside the workspace count as their target's content; links out of it are
+    listed (escaping); the rest (loops, dangling, directories) are recorded as not followed."""
     escaping = []
     for path in sorted(links):
         full = root / path
         try:
             target = full.resolve(strict=True)
-        except (OSError, RuntimeError):
-            continue  # dangling or looping link: nothing to read
+        except RuntimeError:
+            walk.unfollowed[path] = "it loops"
+            continue
+        except OSError as exc:
+            walk.unfollowed[path] = "it loops" if exc.errno == errno.ELOOP else "its target does not exist"
+            continue
         if not target.is_relative_to(root):
             escaping.append(path)
-        elif target.is_file():
-            digests[path] = _content_id(target, git)
+        elif target.is_dir():
+            walk.unfollowed[path] = "it links a directory (directory links are not followed)"
+        else:
+            content = walk.content_id(root, path, git, full=target)
+            if content is not None:
+                digests[path] = content
     return tuple(escaping)
 
 
-def _index_walk(root: Path) -> FileIndex:
+def _index_walk(root: Path, walk: _Walk) -> FileIndex:
+    """Outside git: every regular file below the root, by one scandir per directory (its entry
+    types say, without a stat, what is a file, a directory, a link or something else)."""
     digests: dict[str, str] = {}
     links: dict[str, str] = {}
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        rel_dir = os.path.relpath(directory, root)
-        prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        kept = []
-        for d in dirnames:
-            if d in ALWAYS_SKIPPED_DIRS:
-                continue
-            if os.path.islink(os.path.join(directory, d)):
-                # Directory links are not followed; one escaping the workspace is worth a warning.
-                target = Path(directory, d).resolve()
-                if not target.is_relative_to(root):
-                    links[prefix + d] = ""
-                continue
-            kept.append(d)
-        dirnames[:] = sorted(kept)
-        for name in filenames:
-            full = os.path.join(directory, name)
-            if os.path.islink(full):
-                links[prefix + name] = ""
-                continue
-            digests[prefix + name] = _content_id(Path(full), git=False)
-    return FileIndex(root, digests, False, _resolve_links(root, links, digests, git=False))
+    pending = [("", str(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            walk.unreadable[prefix] = exc.strerror or str(exc)
+            continue
+        subdirs = []
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                if entry.is_symlink():
+                    links[rel] = ""
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.name not in ALWAYS_SKIPPED_DIRS:
+                        subdirs.append((rel + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    content = walk.content_id(root, rel, git=False, full=Path(entry.path))
+                    if content is not None:
+                        digests[rel] = content
+                else:
+                    walk.special[rel] = kind_of(entry.stat(follow_symlinks=False).st_mode)
+            except FileNotFoundError:
+                continue                    # removed while listed
+        pending.extend(reversed(subdirs))
+    return FileIndex(root, digests, False, _resolve_links(root, links, digests, walk, git=False))
 
 
 _GLOB_TOKEN = re.compile(r"\*\*/?|\*|\?|[^*?]+")

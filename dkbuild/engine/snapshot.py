@@ -35,7 +35,7 @@ from dkbuild.workspace import Workspace
 if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
     from dkbuild.manifests.result import LoadResult
 
-SCHEMA = "dkb-snapshot-v3"   # v3: lint severities, model coercions and package-local targets of issue 13
+SCHEMA = "dkb-snapshot-v4"   # v4: unlabelable names and unreadable files are load errors (issue 18)
 KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
 ENV_SWITCH = "DKB_SNAPSHOT"
 _SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body

@@ -56,6 +56,12 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
     ("E112", "error", "manifest file is not UTF-8 text", "load"),
     ("W100", "advisory", "unknown field (not part of the contract; ignored)", "load"),
     ("W111", "advisory", "symlink pointing outside the workspace; not followed", "load"),
+    ("E530", "error", "a workspace file or directory cannot be read (exit 2 when indexing)", "load"),
+    ("E531", "error", "a file changed while dkb was reading it (run the command again)", "load"),
+    ("E532", "error", "a name or package directory no label can hold ('/', ':', '..'); not loaded", "load"),
+    ("E533", "error", "a reference names something no label can hold ('/', ':', '..')", "graph"),
+    ("W530", "warning", "a FIFO, socket or device in the workspace; skipped, never read", "load"),
+    ("W531", "advisory", "symlink not followed: it loops, dangles or names a directory", "load"),
     # workspace.toml
     ("E120", "error", "no workspace.toml found", "workspace"),
     ("E121", "error", "workspace.toml is not valid TOML", "workspace"),
@@ -162,7 +168,7 @@ CODES.update({c: Code(c, sev, summary, group) for c, sev, summary, group in _RUL
 # and "not DNS-safe", its E002 any bad value. A code missing here has no dk counterpart.
 DK_CODES: dict[str, str] = {
     "E100": "E041", "E101": "E041", "E002": "E041", "E102": "E041", "E104": "E001", "E105": "E041",
-    "E107": "E041", "E108": "E041", "E112": "E041",
+    "E107": "E041", "E108": "E041", "E112": "E041", "E532": "E001",
     "E001": "E001", "E006": "E001", "E007": "E001", "E020": "E020", "E031": "E031", "E043": "E043",
     "E200": "E200", "E201": "E201", "E202": "E002", "E203": "E001", "E204": "E001", "E205": "E002",
     "E210": "E210", "E211": "E211", "E212": "E212", "E213": "E002",

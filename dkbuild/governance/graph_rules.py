@@ -8,6 +8,7 @@ import difflib
 from typing import Any
 
 from dkbuild.diagnostics import Diagnostic, error, warning
+from dkbuild.graph.labels import label_problem
 from dkbuild.graph.model import Dangling, EdgeKind, ExternalRef, Graph, Node
 from dkbuild.lineage.naming import dataset_identity as dataset_place
 from dkbuild.lineage.naming import physical_twins
@@ -96,6 +97,10 @@ def _dangling(graph: Graph, d: Dangling) -> Diagnostic | None:
                 f"{dataset} has columns: {', '.join(columns) or '(none)'}")
         return warning("W517", m.file, f"column lineage '{d.name}': {dataset} has no column '{column}'",
                        hint=hint, **at(m, d.field))
+    if not d.name.startswith("tags "):      # a name no label can hold (graph.build made no node)
+        return error("E533", m.file, f"{d.kind} reference: {label_problem('', d.name)}",
+                     hint="reference the name the target defines (lowercase letters, digits and '-')",
+                     **at(m, d.field))
     return warning("W509", m.file, f"tag selector {d.name[5:]} matches no DataSet",
                    hint="label a DataSet with these metadata.labels, or reference it by name", **at(m, d.field))
 

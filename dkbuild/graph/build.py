@@ -6,6 +6,7 @@ import posixpath
 from collections import defaultdict
 from typing import Any, NamedTuple
 
+from dkbuild.graph.labels import label_problem
 from dkbuild.graph.model import EXTERNAL, ColumnEdge, Conflict, Dangling, Edge, EdgeKind, ExternalRef, Graph, Node
 from dkbuild.manifests.layout import PACKAGE_FILE, RESOURCE_DIR_OF
 from dkbuild.manifests.manifest import Manifest, format_field
@@ -249,8 +250,11 @@ def _package_defaults(graph: Graph, manifests: list[Manifest]) -> None:
 
 def _ref(graph: Graph, node: Node, resolver: _Resolver, kind: str, name: str, edge: EdgeKind,
          path: tuple[str | int, ...]) -> None:
-    target, external = resolver.resolve(node.package, node.namespace, kind, name)
     where = format_field(path)
+    if label_problem("", name):     # no node: it would be a label (@external//...) no one can name
+        graph.dangling.append(Dangling(node.id, where, kind, name))
+        return
+    target, external = resolver.resolve(node.package, node.namespace, kind, name)
     if external:
         graph.externals.append(ExternalRef(node.id, where, kind, name))
     graph.add_edge(Edge(node.id, target, edge, where))
@@ -288,6 +292,9 @@ def _column_refs(graph: Graph, node: Node, links: Links, index: _Index, resolver
         where = format_field(("spec", "schema", i, "from"))
         if not dataset or not source_column:
             graph.dangling.append(Dangling(node.id, where, "column", source))
+            continue
+        if label_problem("", dataset):
+            graph.dangling.append(Dangling(node.id, where, "DataSet", dataset))
             continue
         upstream_id, external = resolver.resolve(node.package, node.namespace, "DataSet", dataset)
         upstream = graph.nodes[upstream_id]

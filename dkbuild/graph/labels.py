@@ -60,6 +60,18 @@ def label(package: str, name: str) -> str:
     return f"//{package}:{name}"
 
 
+def label_problem(package: str, name: str) -> str:
+    """Why `//package:name` could not be parsed back (a '/' or ':' in the name, a space in a
+    directory, ...), or "" when it can: what dkb prints as a label it must be able to read."""
+    allowed = "only letters, digits and - _ . + @ = , ~ can be part of a label"
+    if name and not _NAME.match(name):
+        return f"name '{name}' has characters no label can hold ({allowed})"
+    bad = [s for s in package.split("/") if s in (".", "..") or not _SEGMENT.match(s)] if package else []
+    if bad:
+        return f"directory '{bad[0]}' cannot be part of a label ({allowed})"
+    return ""
+
+
 def _clean_package(path: str, text: str, offset: int) -> str:
     if not path:
         return ""

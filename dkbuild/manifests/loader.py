@@ -22,6 +22,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from dkbuild.diagnostics import Diagnostic, error, warning
+from dkbuild.fsutil import read_regular
+from dkbuild.graph.labels import label_problem
 from dkbuild.manifests.layout import ManifestFile, manifest_files
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 from dkbuild.manifests.models import API_VERSIONS, KINDS, MODEL_OF_KIND, unknown_fields
@@ -44,8 +46,7 @@ class DiskSource:
     root: Path
 
     def read(self, path: str) -> bytes:
-        with open(os.path.join(self.root, path), "rb") as fh:
-            return fh.read()
+        return read_regular(os.path.join(self.root, path))
 
     def size(self, path: str) -> int:
         return os.stat(os.path.join(self.root, path)).st_size
@@ -73,6 +74,7 @@ def load_manifests(workspace: Workspace, files: FileIndex, source: Source | None
         if selected(link):
             diagnostics.append(warning("W111", link, "symlink points outside the workspace; not followed",
                                        hint="copy the file into the workspace or remove the link"))
+    diagnostics.extend(skipped_file_warnings(files, selected))
     found_files = manifest_files(p for p in files.digests if selected(p))
     todo = [mf for mf in found_files if (files.digests[mf.path], mf) not in (parsed or {})]
     prefetch = getattr(source, "prefetch", None)
@@ -197,7 +199,19 @@ def parsed_files(result: LoadResult) -> dict[tuple[str, ManifestFile], tuple[lis
 
 
 # Diagnostics that load_manifests adds across files, never part of one file's own result.
-_WORKSPACE_WIDE_CODES = frozenset({"E110", "W111"})
+_WORKSPACE_WIDE_CODES = frozenset({"E110", "W111", "W530", "W531"})
+
+
+def skipped_file_warnings(files: FileIndex, selected: Any) -> list[Diagnostic]:
+    """What the index saw but left out, said instead of dropped silently: FIFOs, sockets and
+    devices (W530), and links inside the workspace that loop, dangle or name a directory (W531)."""
+    found = [warning("W530", path, f"{what}, not a regular file; skipped (never read)",
+                     hint="remove it from the workspace, or list it in a .dkbignore file")
+             for path, what in files.special_files if selected(path)]
+    found += [warning("W531", path, f"symlink not followed: {why}",
+                      hint="replace the link with the file itself, or list it in a .dkbignore file")
+              for path, why in files.unfollowed_links if selected(path)]
+    return found
 
 
 def load_file(workspace: Workspace, mf: ManifestFile,
@@ -209,12 +223,16 @@ def load_file(workspace: Workspace, mf: ManifestFile,
 
 def _parse_file(path: str, source: Source, limit: int) -> tuple[list[Document], list[Diagnostic]]:
     """The documents of one file, or why it has none (too big, not UTF-8, bad YAML)."""
-    size = source.size(path)
+    try:
+        size = source.size(path)
+        raw = source.read(path) if size <= limit else b""
+    except OSError as exc:      # unreadable, gone, or swapped for a FIFO since it was indexed
+        return [], [error("E530", path, f"cannot read manifest file: {exc.strerror or exc}",
+                          hint="make it readable by the user running dkb (or remove it), then run again")]
     if size > limit:
         return [], [error("E106", path, f"manifest file is {size:,} bytes, over the {limit:,}-byte limit; not loaded",
                           hint="manifests are small; if this is data, move it out of the manifest "
                                "(or raise [workspace] max_manifest_bytes)")]
-    raw = source.read(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -275,6 +293,11 @@ def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest 
         model = MODEL_OF_KIND[kind].model_validate(data)
     except ValidationError as exc:
         return None, _type_errors(exc, data, mf.path, at)
+    unlabelled = label_problem(mf.package, model.metadata.name or "")
+    if unlabelled:      # dk rejects such a name too (E001); in the graph it would be a label no one can name
+        return None, [error("E532", mf.path, f"{unlabelled}; not loaded", field="metadata.name",
+                            hint="rename it: lowercase letters, digits and '-' suit dk and every tool",
+                            **at(("metadata", "name")))]
     for path in unknown_fields(model):
         problems.append(warning("W100", mf.path, f"unknown field '{format_field(path)}' (not part of the "
                                 f"{kind} contract; ignored)", field=format_field(path),

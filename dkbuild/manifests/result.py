@@ -12,7 +12,7 @@ from dkbuild.sources import FileIndex
 
 # Codes of diagnostics that mean a file (or one document of it) was not loaded at all.
 LOAD_ERROR_CODES = frozenset({"E100", "E101", "E002", "E102", "E104", "E105", "E106",
-                              "E107", "E108", "E110", "E112"})
+                              "E107", "E108", "E110", "E112", "E530", "E532"})
 
 
 @dataclass(frozen=True)
