@@ -64,6 +64,8 @@ def lint_command(ctx: click.Context, patterns: tuple[str, ...], output: str, str
         report = lint_workspace(loaded, list(patterns), options=options)
     except PatternError as exc:
         fail_pattern(exc, output)
+    except DkbError as exc:     # e.g. a file changed while its checks read it (E531)
+        fail(exc.diagnostics, output)
     if sarif_file:
         Path(sarif_file).write_text(json.dumps(render_sarif(report.diagnostics), indent=2) + "\n")
     if output == "json":

@@ -8,13 +8,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dkbuild.diagnostics import DkbError, error
+from dkbuild.fsutil import read_regular
 from dkbuild.graph.model import EdgeKind, Graph, Node
 from dkbuild.sources import git_blob_id, is_executable
 from dkbuild.workspace import Workspace
 
 
-class SourceChanged(Exception):
-    """A file changed between computing keys and reading it: building would mislabel the artifact."""
+class SourceChanged(DkbError):
+    """A file changed between computing keys and reading it: building would mislabel the artifact.
+    A located error (E531, exit 2 where it ends a command) that says to run the command again."""
+
+    def __init__(self, path: str, why: str = "changed while dkb was reading it"):
+        super().__init__(error("E531", path, f"{path} {why}; nothing was built from it",
+                               hint="run the command again once nothing is writing to the file"))
 
 
 @dataclass(frozen=True)
@@ -108,12 +115,16 @@ class BuildTarget:
         return self.workspace.root / self.node.package
 
     def read(self, rel: str) -> bytes:
-        data = (self.package_dir / rel).read_bytes()
+        path = f"{self.node.package}/{rel}" if self.node.package else rel
+        try:
+            data = read_regular(self.package_dir / rel)
+        except OSError as exc:      # removed, made unreadable or swapped for a FIFO since indexed
+            raise SourceChanged(path, f"cannot be read any more ({exc.strerror or exc})") from None
         expected = self.files[rel]
         algorithm, _, value = expected.removesuffix("+x").partition(":")
         actual = git_blob_id(data) if algorithm == "git" else hashlib.sha256(data).hexdigest()
         if actual != value:
-            raise SourceChanged(f"{self.node.package}/{rel} changed while dkb was building; run the build again")
+            raise SourceChanged(path)
         return data
 
     def executable(self, rel: str) -> bool:
