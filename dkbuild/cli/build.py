@@ -99,7 +99,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     from dkbuild.api import build, recall_build
     from dkbuild.engine.build import BuildOptions
     from dkbuild.engine.progress import make_progress
-    from dkbuild.engine.remote_cache import RemoteCacheRequired, RemoteCacheSettings
+    from dkbuild.engine.remote_cache import RemoteCacheLocationError, RemoteCacheRequired, RemoteCacheSettings
     from dkbuild.governance.render import render_text
 
     loaded = load_workspace_graph(ctx, output, deferred=True)
@@ -118,7 +118,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
                                              settings.get("cache", "remote"))
-    except RemoteCacheRequired as exc:
+    except (RemoteCacheRequired, RemoteCacheLocationError) as exc:
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None
     try:

@@ -32,6 +32,30 @@ class RemoteCacheRequired(Exception):
     """The remote cache was required (--remote-cache-required) and could not be used."""
 
 
+class RemoteCacheLocationError(ValueError):
+    """A remote cache URL dkb cannot use (an unknown scheme, no host, a tag): usage error, exit 2."""
+
+
+# The one place remote cache URLs are read: a new kind of cache adds its scheme here.
+SUPPORTED_SCHEMES = {"oci": "oci://HOST[:PORT]/REPOSITORY (or HOST[:PORT]/REPOSITORY)"}
+
+
+def parse_remote_location(location: str, given_by: str = "--remote-cache") -> tuple[str, str]:
+    """(registry, repository) of a remote cache URL, or RemoteCacheLocationError naming where the
+    URL came from (`given_by`) and the forms that are supported."""
+    from dkbuild.oci.reference import parse_location
+
+    supported = "; supported: " + ", ".join(SUPPORTED_SCHEMES.values())
+    scheme, sep, _ = location.partition("://")
+    if sep and scheme.lower() not in SUPPORTED_SCHEMES:
+        raise RemoteCacheLocationError(f"{given_by}: unsupported remote cache scheme '{scheme}://' in "
+                                       f"{location!r}{supported}")
+    try:
+        return parse_location(location)
+    except ValueError as exc:
+        raise RemoteCacheLocationError(f"{given_by}: {exc}{supported}") from None
+
+
 @dataclass(frozen=True)
 class RemoteCacheSettings:
     location: str                 # oci://host[:port]/repository
@@ -43,7 +67,8 @@ class RemoteCacheSettings:
     @classmethod
     def resolve(cls, flag: str | None, write: bool, required: bool, plain_http: bool, config_url: str | None,
                 env: dict[str, str] | None = None) -> "RemoteCacheSettings | None":
-        """Flag > DKB_REMOTE_CACHE > workspace.toml [cache] remote."""
+        """Flag > DKB_REMOTE_CACHE > workspace.toml [cache] remote. The URL is checked here, before
+        any work (RemoteCacheLocationError)."""
         env = dict(os.environ) if env is None else env
         location = flag or env.get("DKB_REMOTE_CACHE") or config_url
         if not location:
@@ -51,6 +76,8 @@ class RemoteCacheSettings:
                 raise RemoteCacheRequired("--remote-cache-required, but no remote cache is configured "
                                           "(--remote-cache, DKB_REMOTE_CACHE or [cache] remote)")
             return None
+        parse_remote_location(location, "--remote-cache" if flag else
+                              "DKB_REMOTE_CACHE" if env.get("DKB_REMOTE_CACHE") else "[cache] remote")
         key = env.get("DKB_CACHE_SIGNING_KEY")
         return cls(location, write, required, plain_http, key.encode() if key else None)
 
@@ -66,10 +93,9 @@ class RemoteCache:
 
     @classmethod
     def connect(cls, settings: RemoteCacheSettings) -> "RemoteCache":
-        from dkbuild.oci.reference import parse_location
         from dkbuild.oci.registry import RegistryClient
 
-        registry, repository = parse_location(settings.location)
+        registry, repository = parse_remote_location(settings.location)
         return cls(settings, RegistryClient(registry, plain_http=settings.plain_http), repository)
 
     # --- failure policy ------------------------------------------------------------------------
