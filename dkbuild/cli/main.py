@@ -63,9 +63,38 @@ def cli(ctx: click.Context, directory: str) -> None:
     ctx.obj = {"directory": directory}
 
 
+EXIT_INTERNAL = 3    # an exception no command handled: a dkb bug, never a verdict on the input
+
+
 def main(argv: list[str] | None = None) -> Any:
+    """Run dkb. Whatever happens ends in a message and an exit code, never a traceback: a located
+    error that no command caught is rendered (exit 2), an OSError names its file (exit 2), and
+    anything else is an internal error (exit 3) whose traceback DKB_DEBUG=1 shows."""
+    import os
+
     try:
         return cli.main(args=argv, prog_name="dkb", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         click.echo("dkb: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last resort; the tests fail on every case it sees
+        if os.environ.get("DKB_DEBUG"):
+            raise
+        sys.exit(_last_resort(exc))
+
+
+def _last_resort(exc: Exception) -> int:
+    from dkbuild.cli.common import EXIT_USAGE
+    from dkbuild.diagnostics import DkbError
+
+    if isinstance(exc, DkbError):
+        from dkbuild.governance.render import render_text
+
+        click.echo(render_text(exc.diagnostics, color=sys.stderr.isatty()).rstrip(), err=True)
+        return EXIT_USAGE
+    if isinstance(exc, OSError) and exc.filename:
+        click.echo(f"dkb: error: {exc.filename}: {exc.strerror or exc}", err=True)
+        return EXIT_USAGE
+    click.echo(f"dkb: internal error: {type(exc).__name__}: {exc} (please report it); "
+               "run with DKB_DEBUG=1 for the traceback", err=True)
+    return EXIT_INTERNAL
