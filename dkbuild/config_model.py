@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from dkbuild.diagnostics import DkbError, error
 from dkbuild.governance.codes import CODES
@@ -23,16 +24,154 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# --- value checks: each says what is wrong and the fix (the diagnostic's hint) -----------------
+
+def bad_value(problem: str, fix: str) -> PydanticCustomError:
+    return PydanticCustomError("dkb_value", "{problem}", {"problem": problem, "fix": fix})
+
+
+def _inside_path(value: str, what: str, example: str) -> str:
+    """A path below the workspace (or the GitOps repository): relative, no `..`, no `./`, `/` only."""
+    if not value.strip():
+        raise bad_value(f"an empty {what} names nothing", f"write a {what} such as {example!r}, or remove it")
+    if "\\" in value:
+        raise bad_value(f"{value!r} uses '\\'", f"separate directories with '/': {value.replace(chr(92), '/')!r}")
+    if value.startswith("/"):
+        raise bad_value(f"{value!r} is absolute; a {what} is relative to the workspace root",
+                        f"write {value.lstrip('/') or example!r}")
+    parts = value.split("/")
+    if ".." in parts:
+        raise bad_value(f"{value!r} leaves the workspace ('..'); only what is inside it is read",
+                        f"write a {what} below the root, such as {example!r} (the workspace is the "
+                        "directory of its workspace.toml)")
+    if "." in parts or "" in parts[:-1]:
+        fixed = "/".join(p for p in parts if p not in (".", ""))
+        raise bad_value(f"{value!r} has a './' or '//' that never matches a path", f"write {fixed or example!r}")
+    return value
+
+
+def _glob(value: str) -> str:
+    return _inside_path(value, "glob", "pipelines/**")
+
+
+def _repo_path(value: str) -> str:
+    return _inside_path(value, "path", "gitops")
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise bad_value(f"{value!r} is not a DNS label (it names a directory, a branch and a Kubernetes object)",
+                        "use 1-63 of a-z, 0-9 and '-', starting and ending with a letter or digit")
+    return value
+
+
+# git check-ref-format, in short: what a branch name cannot hold.
+_BAD_BRANCH = re.compile(r"\.\.|@\{|[\x00-\x20~^:?*\[\\\x7f]|^[-/.]|[/.]$|\.lock$|//")
+
+
+def _branch(value: str) -> str:
+    if not value or _BAD_BRANCH.search(value):
+        raise bad_value(f"{value!r} is not a valid git branch name", "use a name such as 'main' or 'release/1.x'")
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise bad_value("an empty value", "write a value, or remove the key to get the default")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s:@]+(?::\d{1,5})?(?:/\S*)?", value):
+        raise bad_value(f"{value!r} is not an http(s) URL", "write e.g. 'http://localhost:5000'")
+    return value
+
+
+def _registry_url(value: str) -> str:
+    from dkbuild.oci.reference import parse_location
+
+    if "://" in value and not value.startswith("oci://"):
+        raise bad_value(f"unsupported scheme in {value!r}", "write oci://HOST[:PORT]/PREFIX or HOST[:PORT]/PREFIX")
+    try:
+        parse_location(value)
+    except ValueError as exc:
+        raise bad_value(str(exc), "write oci://HOST[:PORT]/PREFIX or HOST[:PORT]/PREFIX") from None
+    return value
+
+
+def _remote_cache_url(value: str) -> str:
+    from dkbuild.engine.remote_cache import RemoteCacheLocationError, parse_remote_location
+
+    try:
+        parse_remote_location(value, "[cache] remote")
+    except RemoteCacheLocationError as exc:
+        problem, _, fix = str(exc).partition("; supported: ")
+        raise bad_value(problem.removeprefix("[cache] remote: "), f"write {fix}") from None
+    return value
+
+
+def _size(value: str) -> str:
+    from dkbuild.engine.gc import parse_size
+
+    try:
+        parse_size(value)
+    except ValueError:
+        raise bad_value(f"{value!r} is not a size", "write e.g. '500M' or '2G'") from None
+    return value
+
+
+def _cache_dir(value: str) -> str:
+    """The store is deleted from by `cache gc`: never the workspace itself or a directory above it."""
+    parts = [p for p in value.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not value.strip() or value.strip() == "/" or all(p == ".." for p in parts):
+        raise bad_value(f"{value!r} is the workspace or a directory above it; `dkb cache gc` deletes "
+                        "in the cache directory", "use a directory of its own, such as '.dkb' (the default)")
+    return value
+
+
+def _ip_address(value: str) -> str:
+    import ipaddress
+
+    if value in ("", "localhost"):         # "": every interface (docker's default)
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise bad_value(f"{value!r} is not an IP address", "write e.g. '127.0.0.1' (or '0.0.0.0' for every "
+                        "interface)") from None
+    return value
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
+RepoPath = Annotated[str, AfterValidator(_repo_path)]
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Branch = Annotated[str, AfterValidator(_branch)]
+NonEmpty = Annotated[str, AfterValidator(_nonempty)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
 class WorkspaceSection(Section):
     name: str = ""
     # Globs (relative to the root, `**` allowed) selecting where manifests are read from.
-    packages: list[str] = Field(default_factory=lambda: ["**"])
-    exclude: list[str] = Field(default_factory=list)
-    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    packages: list[Glob] = Field(default_factory=lambda: ["**"])
+    exclude: list[Glob] = Field(default_factory=list)
+    # At most 1 GiB: a manifest is read whole into memory.
+    max_manifest_bytes: int = Field(DEFAULT_MAX_MANIFEST_BYTES, ge=1, le=1 << 30)
+
+    @field_validator("packages")
+    @classmethod
+    def _some_packages(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise bad_value("no globs: no manifest would be read, and lint would pass on nothing",
+                            "remove the key (the default, [\"**\"], reads the whole workspace)")
+        return value
 
 
 class RegistrySection(Section):
-    url: str | None = None
+    url: Annotated[str, AfterValidator(_registry_url)] | None = None
     namespace: str | None = None
     plain_http: bool = False
     insecure: bool = False
@@ -45,34 +184,34 @@ class BuildSection(Section):
 
 
 class CacheSection(Section):
-    dir: str = ".dkb"
-    remote: str | None = None
+    dir: Annotated[str, AfterValidator(_cache_dir)] = ".dkb"
+    remote: Annotated[str, AfterValidator(_remote_cache_url)] | None = None
     # No remote_write here on purpose: writing the shared cache is a per-job decision
     # (--remote-cache-write), so a pull-request build can never be configured into poisoning it.
-    max_size: str | None = None
+    max_size: Annotated[str, AfterValidator(_size)] | None = None
 
 
 class LineageSection(Section):
     transport: Literal["file", "http", "console", "composite"] = "file"
-    url: str | None = None
-    namespace: str = "dkb"
-    file: str = ".dkb/lineage/events.jsonl"
+    url: HttpUrl | None = None
+    namespace: NonEmpty = "dkb"
+    file: NonEmpty = ".dkb/lineage/events.jsonl"
 
 
 class GitopsSection(Section):
-    repo: str | None = None
-    branch: str = "main"
+    repo: NonEmpty | None = None
+    branch: Branch = "main"
     forge: Literal["git", "github"] = "git"
-    owner: str | None = None
-    repository: str | None = None
-    base_url: str | None = None
-    path: str = "gitops"
+    owner: NonEmpty | None = None
+    repository: NonEmpty | None = None
+    base_url: HttpUrl | None = None
+    path: RepoPath = "gitops"
 
 
 class EnvironmentSettings(Section):
-    approvals: int = 0
+    approvals: int = Field(0, ge=0, le=100)
     auto_merge: bool = False
-    cell: str = "c0"
+    cell: DnsLabel = "c0"
 
 
 # dev merges after CI, int needs one approval, prod two (the DataKit promotion model).
@@ -86,9 +225,19 @@ DEFAULT_ENVIRONMENTS = {
 class EnvironmentsSection(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, EnvironmentSettings]
-    order: list[str] = Field(default_factory=lambda: ["dev", "int", "prod"])
+    order: list[DnsLabel] = Field(default_factory=lambda: ["dev", "int", "prod"])
     # dk promotes to any environment; a team that wants each step to have run first says so.
     enforce_order: bool = False
+
+    @field_validator("order")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise bad_value("no environments: nothing could be promoted", 'list them, e.g. ["dev", "int", "prod"]')
+        twice = sorted({e for e in value if value.count(e) > 1})
+        if twice:
+            raise bad_value(f"{', '.join(twice)} listed twice", "list each environment once, in promotion order")
+        return value
 
     def settings(self, name: str) -> EnvironmentSettings:
         """The built-in defaults for `name`, with whatever [environments.<name>] sets on top."""
@@ -111,6 +260,15 @@ class PolicySection(Section):
     classification_downgrade: PolicyLevel = CODES["E602"].severity  # type: ignore[assignment]
     # Diagnostic codes to silence workspace-wide.
     ignore: list[str] = Field(default_factory=list)
+
+    @field_validator("ignore")
+    @classmethod
+    def _known_codes(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(CODES))
+        if unknown:
+            raise bad_value(f"unknown diagnostic code(s) {', '.join(unknown)}",
+                            "use codes from the Lint codes table in the README")
+        return value
     pii_reviewers: list[str] = Field(default_factory=list)
 
 
@@ -131,7 +289,7 @@ class RulesSection(BaseModel):
     """`paths` lists workspace rule directories; every other key is one rule's own settings table."""
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, dict[str, Any]]
-    paths: list[str] = Field(default_factory=lambda: ["rules"])
+    paths: list[NonEmpty] = Field(default_factory=lambda: ["rules"])
 
 
 class DevSettings(Section):
@@ -144,9 +302,9 @@ class DevSettings(Section):
     marquez_web_port: int = Field(3000, ge=1, le=65535)
     postgres_port: int = Field(5432, ge=1, le=65535)
     # Image overrides by service name (redpanda, minio, postgres, marquez, marquez-web).
-    images: dict[str, str] = Field(default_factory=dict)
+    images: dict[str, NonEmpty] = Field(default_factory=dict)
     # Host address the ports are published on; localhost keeps the dev credentials off the network.
-    bind_address: str = "127.0.0.1"
+    bind_address: Annotated[str, AfterValidator(_ip_address)] = "127.0.0.1"
     minio_user: str = "minioadmin"
     minio_password: str = "minioadmin"
 
@@ -204,23 +362,45 @@ def _config_diagnostic(err: Any, text: str, file: str = WORKSPACE_FILE) -> Any:
         close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(valid)}"
         return error("E122", file, f"unknown key '{dotted}'", line=line, field=dotted, hint=hint)
-    return error("E123", file, f"'{dotted}': {err['msg']}", line=line, field=dotted,
-                 hint="see the workspace.toml reference in the README")
+    return error("E123", file, f"'{dotted}': {err['msg']}", line=line, field=dotted, hint=_fix_of(err))
+
+
+def _fix_of(err: Any) -> str:
+    """The fix for one pydantic error: ours say it; for pydantic's own, from the constraint."""
+    ctx = err.get("ctx") or {}
+    if "fix" in ctx:
+        return str(ctx["fix"])
+    bounds = {"greater_than_equal": "at least {ge}", "less_than_equal": "at most {le}",
+              "greater_than": "more than {gt}", "less_than": "less than {lt}"}
+    if err["type"] in bounds:
+        return "use a whole number " + bounds[err["type"]].format(**ctx)
+    if err["type"] == "literal_error":
+        return f"use one of {ctx.get('expected', '')}"
+    return "see the workspace.toml reference in the README"
 
 
 def _line_of(text: str, loc: list[str]) -> int:
-    """Best-effort line of a key: the section header, then the key inside it."""
-    section = loc[0] if loc else ""
-    key = loc[-1] if len(loc) > 1 else section
-    in_section = len(loc) <= 1
+    """The line that sets the value at `loc` (or, failing that, the nearest table or key holding
+    it): tables and dotted keys are followed, so [environments.prod] is told from [environments.int]."""
+    best, best_depth = 0, 0
+    header: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if line.startswith("["):
-            header = line.strip("[]").strip()
-            in_section = header == section or header.startswith(section + ".")
-            if header == ".".join(loc):     # [section] or [section.table] named by the error
-                return number
-            continue
-        if in_section and re.match(rf"{re.escape(key)}\s*=", line):
-            return number
-    return 0
+        table = re.match(r"\[\[?([^\]]+)\]\]?", line)
+        if table:
+            header = _key_parts(table.group(1))
+            path = header
+        else:
+            key = re.match(r"((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)"
+                           r"\s*=", line)
+            if not key:
+                continue
+            path = header + _key_parts(key.group(1))
+        depth = len(path) if path == loc[:len(path)] else 0
+        if depth > best_depth:
+            best, best_depth = number, depth
+    return best
+
+
+def _key_parts(dotted: str) -> list[str]:
+    return [p.strip().strip("\"'") for p in re.findall(r"\"[^\"]*\"|'[^']*'|[^.]+", dotted)]

@@ -44,7 +44,7 @@ from dkbuild.config_model import (
 )
 from dkbuild.diagnostics import Diagnostic, DkbError, error
 from dkbuild.userpaths import ENV_KEYS, USER_DIR, USER_FILE, user_config_path  # noqa: F401 - re-exported
-from dkbuild.workspace import WORKSPACE_FILE
+from dkbuild.workspace import WORKSPACE_FILE, read_config_text
 
 # Settings that make sense per person (where *I* push, how *I* reach lineage), not per repository.
 USER_KEYS: tuple[str, ...] = (
@@ -243,7 +243,7 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 def _read_toml(path: Path, shown: str) -> tuple[str, dict[str, Any]]:
     if not path.is_file():
         return "", {}
-    text = path.read_text(encoding="utf-8")
+    text = read_config_text(path, shown)
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -341,7 +341,7 @@ def effective_config(workspace_root: Path | str | None, env: Mapping[str, str] |
 
     if workspace_root is not None:
         ws_path = Path(workspace_root) / WORKSPACE_FILE
-        text = ws_path.read_text(encoding="utf-8") if ws_path.is_file() else ""
+        text = read_config_text(ws_path)
         parse_config(text, str(ws_path))                   # E121/E122/E123 against the workspace file alone
         lines = key_lines(text)
         ws_flat = flatten(tomllib.loads(text))
@@ -479,8 +479,8 @@ def edit_text(text: str, key: str, value: Any = None, *, unset: bool = False) ->
 def set_workspace_value(root: Path, key: str, raw: str) -> tuple[Path, bool]:
     path = Path(root) / WORKSPACE_FILE
     shown = str(path)
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    info = key_info(key, shown, known=flatten(tomllib.loads(text)) if text else None)
+    text, data = _read_toml(path, shown)
+    info = key_info(key, shown, known=flatten(data) if text else None)
     value = coerce(info, raw, shown)
     new, changed = edit_text(text, key, value)
     parse_config(new, shown)                               # validate the whole result before writing
@@ -492,8 +492,8 @@ def set_workspace_value(root: Path, key: str, raw: str) -> tuple[Path, bool]:
 def unset_workspace_value(root: Path, key: str) -> tuple[Path, bool]:
     path = Path(root) / WORKSPACE_FILE
     shown = str(path)
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    key_info(key, shown, known=flatten(tomllib.loads(text)) if text else None)
+    text, data = _read_toml(path, shown)
+    key_info(key, shown, known=flatten(data) if text else None)
     new, changed = edit_text(text, key, unset=True)
     if changed:
         parse_config(new, shown)
@@ -522,7 +522,7 @@ def set_user_value(key: str, raw: str, env: Mapping[str, str] | None = None) -> 
     shown = str(path)
     info = _user_key(key, shown)
     value = coerce(info, raw, shown)
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    text, _ = _read_toml(path, shown)
     new, changed = edit_text(text, key, value)
     validate_user(tomllib.loads(new), shown)
     if changed:
@@ -536,7 +536,7 @@ def unset_user_value(key: str, env: Mapping[str, str] | None = None) -> tuple[Pa
     _user_key(key, shown)
     if not path.is_file():
         return path, False
-    text = path.read_text(encoding="utf-8")
+    text, _ = _read_toml(path, shown)
     new, changed = edit_text(text, key, unset=True)
     if changed:
         atomic_write(path, new)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 WORKSPACE_FILE = "workspace.toml"
 DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-_MEMO_SCHEMA = "dkb-config-v2"     # bump when config_model changes shape
+_MEMO_SCHEMA = "dkb-config-v3"     # bump when config_model changes shape
 
 @dataclass(frozen=True)
 class Settings:
@@ -108,7 +108,33 @@ def load_workspace(start: Path) -> Workspace:
             "E120", str(start), f"no {WORKSPACE_FILE} found in {start} or any parent directory",
             hint="run dkb from inside a workspace, pass -C DIR, or create a workspace.toml "
                  "(an empty file is enough)"))
-    return workspace_of(root, (root / WORKSPACE_FILE).read_bytes())
+    return workspace_of(root, read_config_bytes(root / WORKSPACE_FILE))
+
+
+def read_config_bytes(path: Path, file: str = WORKSPACE_FILE) -> bytes:
+    """A TOML settings file's bytes, or a located error (E530) when it cannot be read."""
+    from dkbuild.fsutil import read_regular
+
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        raise DkbError(error("E530", file, f"cannot read {path.name}: {exc.strerror or exc}",
+                             hint="make it a regular file readable by the user running dkb")) from None
+
+
+def decode_config(raw: bytes, file: str = WORKSPACE_FILE) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DkbError(error("E121", file, f"{Path(file).name} is not UTF-8 text (byte {exc.start})",
+                             hint=f"save {Path(file).name} as UTF-8")) from None
+
+
+def read_config_text(path: Path, file: str | None = None) -> str:
+    """A TOML settings file's text; "" when there is none; a located error when it is unusable."""
+    if not path.exists() and not path.is_symlink():
+        return ""
+    return decode_config(read_config_bytes(path, file or str(path)), file or str(path))
 
 
 def workspace_of(root: Path, raw: bytes, file: str = WORKSPACE_FILE) -> Workspace:
@@ -120,12 +146,7 @@ def workspace_of(root: Path, raw: bytes, file: str = WORKSPACE_FILE) -> Workspac
         return Workspace(root, settings=settings)
     from dkbuild.config_model import parse_config
 
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DkbError(error("E121", file, f"workspace.toml is not UTF-8 text (byte {exc.start})",
-                             hint="save workspace.toml as UTF-8")) from None
-    workspace = Workspace(root, parse_config(text, file))
+    workspace = Workspace(root, parse_config(decode_config(raw, file), file))
     if memo is not None and memo.parent.parent.parent == workspace.cache_dir:
         _write_memo(memo, workspace.settings)
     return workspace
@@ -134,7 +155,7 @@ def workspace_of(root: Path, raw: bytes, file: str = WORKSPACE_FILE) -> Workspac
 def load_config(path: Path) -> WorkspaceConfig:
     from dkbuild.config_model import parse_config
 
-    return parse_config(path.read_text(encoding="utf-8"))
+    return parse_config(read_config_text(path, WORKSPACE_FILE))
 
 
 def _memo_path(root: Path, raw: bytes) -> Path | None:
