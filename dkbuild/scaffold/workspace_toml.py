@@ -11,11 +11,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
-from dkbuild.config_model import (
-    EnvironmentSettings,
-    EnvironmentsSection,
-    WorkspaceConfig,
-)
+from dkbuild.config_model import EnvironmentsSection, WorkspaceConfig
 
 HEADER = """\
 # dkb workspace configuration. Every setting below is commented out and shows its default;
@@ -60,11 +56,15 @@ def _keys(model: BaseModel) -> list[str]:
     lines = []
     for key, info in type(model).model_fields.items():
         value = getattr(model, key)
+        bounds = [f"{word} {m.ge if word == 'min' else m.le}" for m in info.metadata
+                  for word in ("min", "max") if getattr(m, "ge" if word == "min" else "le", None) is not None]
         choices = _choices(info.annotation)
         if value is None:
             lines.append(f'# {key} = "<string>"  # unset by default')
         elif choices:
             lines.append(f"# {key} = {toml_value(value)}  # one of: {', '.join(choices)}")
+        elif bounds:
+            lines.append(f"# {key} = {toml_value(value)}  # {', '.join(bounds)}")
         else:
             lines.append(f"# {key} = {toml_value(value)}")
     return lines
@@ -85,7 +85,9 @@ def render_workspace_toml() -> str:
         block = [f"# {note}" if note else "", f"# [{section}]"]
         block += _keys(model)
         if isinstance(model, EnvironmentsSection):
+            # Each environment's own defaults (prod needs two approvals): uncommenting a line
+            # must keep the value it shows.
             for env in model.order:
-                block += ["#", f"# [environments.{env}]"] + _keys(EnvironmentSettings())
+                block += ["#", f"# [environments.{env}]"] + _keys(model.settings(env))
         parts.append("\n".join(line for line in block if line != "") + "\n")
     return "\n".join(parts)
