@@ -115,6 +115,11 @@ def init_command(ctx: click.Context, path: str, runtime: str | None, mode: str, 
     rel = target.relative_to(root).as_posix() if target != root else ""
     if not rel:
         _refuse("a package cannot be the workspace root itself", "pass a subdirectory, e.g. pipelines/NAME")
+    from dkbuild.scaffold.placement import unbuildable
+
+    why = unbuildable(root, rel, root / config.cache.dir)
+    if why:
+        _refuse(*why)
 
     package_name = name or target.name
     ws_name = config.workspace.name or root.name
