@@ -96,8 +96,14 @@ def find_root(start: Path) -> Path | None:
     """Nearest directory at or above `start` holding a workspace.toml (nested workspaces: nearest wins)."""
     start = start.resolve()
     for directory in (start, *start.parents):
-        if (directory / WORKSPACE_FILE).is_file():
+        path = directory / WORKSPACE_FILE
+        if path.is_file():
             return directory
+        if path.exists():       # a FIFO or a directory: never opened, never skipped for a parent's
+            from dkbuild.fsutil import kind_of
+
+            raise DkbError(error("E530", str(path), f"{WORKSPACE_FILE} is {kind_of(path.stat().st_mode)}, "
+                                 "not a regular file", hint=f"replace it with a regular {WORKSPACE_FILE}"))
     return None
 
 
