@@ -53,6 +53,9 @@ def fingerprint(files: FileIndex, workspace: Workspace) -> str:
     for path in sorted(files.digests):
         h.update(f"\0{path}\0{files.digests[path]}".encode("utf-8", "surrogateescape"))
     h.update(b"\0links\0" + "\0".join(files.escaping_links).encode("utf-8", "surrogateescape"))
+    # What the index saw but did not read is warned about (W530, W531): part of the state too.
+    for path, why in (*files.special_files, *files.unfollowed_links):
+        h.update(f"\0skipped\0{path}\0{why}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
