@@ -99,6 +99,11 @@ def bad_values(root: Path) -> None:
         '[cache]\nremote = "grpc://cache.example:8980"\ndir = ".."\n')
 
 
+def toml_fifo(root: Path) -> None:
+    (root / "workspace.toml").unlink()
+    os.mkfifo(root / "workspace.toml")
+
+
 def not_utf8_toml(root: Path) -> None:
     (root / "workspace.toml").write_bytes(b"[workspace]\nname = \"\xff\xfe\"\n")
 
@@ -106,7 +111,7 @@ def not_utf8_toml(root: Path) -> None:
 BROKEN: dict[str, Callable[[Path], None]] = {
     "special-files": special_files, "bad-manifests": bad_manifests, "links": links,
     "broken-graph": broken_graph, "bad-toml": bad_toml, "bad-values": bad_values,
-    "not-utf8-toml": not_utf8_toml,
+    "not-utf8-toml": not_utf8_toml, "toml-fifo": toml_fifo,
 }
 # What lint must say about each (code and file), so the message is located, not only present.
 LINT_SAYS = {
@@ -121,6 +126,7 @@ LINT_SAYS = {
     "bad-toml": [("E121", "workspace.toml")],
     "bad-values": [("E123", "workspace.toml")],
     "not-utf8-toml": [("E121", "workspace.toml")],
+    "toml-fifo": [("E530", "workspace.toml")],
 }
 
 
@@ -146,7 +152,7 @@ def test_every_command_ends_with_a_located_message(case: str, quiet_env: Path) -
     lint = next(o for o in outcomes if o.command == "lint")
     for code, file in LINT_SAYS[case]:
         assert any(code in line and file in line for line in lint.text.splitlines()), (code, file, lint.text)
-    if case in ("bad-toml", "bad-values", "not-utf8-toml"):
+    if case in ("bad-toml", "bad-values", "not-utf8-toml", "toml-fifo"):
         assert lint.code == 2
     # Nothing lost: every file is still there with its bytes (`init`/`config set` add or edit only
     # their own files).
@@ -165,6 +171,9 @@ def test_unreadable_file_is_a_located_error_for_every_command(tmp_path: Path) ->
         root = write_tree(base / "ws", basic_files())
         secret = root / "pipelines/ingest/src/secret.py"
         secret.write_text("TOKEN = 1\n")
+        private = root / "pipelines/publish/private"
+        private.mkdir()
+        (private / "key.pem").write_text("k\n")
         (base / "home").mkdir()
         env = {**os.environ, "HOME": str(base / "home"), "XDG_CONFIG_HOME": str(base / "home"),
                "PATH": str(tmp_path / "bin"), "PYTHONPATH": str(REPO)}
@@ -181,6 +190,7 @@ def test_unreadable_file_is_a_located_error_for_every_command(tmp_path: Path) ->
                     parent.chmod(parent.stat().st_mode | 0o005)
             as_user = [shutil.which("setpriv") or "setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"]
         secret.chmod(0)
+        private.chmod(0)
         base.chmod(0o755)
         done = subprocess.run([*as_user, sys.executable, "-m", "tests.hostile", str(root), str(base / "out")],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -194,6 +204,7 @@ def test_unreadable_file_is_a_located_error_for_every_command(tmp_path: Path) ->
         o = by_command[command]
         assert o.code == 2 and "E530" in o.err and "pipelines/ingest/src/secret.py" in o.err, o
         assert "Permission denied" in o.err and ".dkbignore" in o.err
+        assert "pipelines/publish/private/" in o.err and "cannot read directory" in o.err
 
 
 def test_ignored_unreadable_file_is_not_read(quiet_env: Path) -> None:
@@ -347,3 +358,12 @@ def test_workspace_toml_values_are_checked_with_line_key_and_fix(toml: str, fiel
     (d,) = raised.value.diagnostics
     assert (d.file, d.code, d.field, d.line) == ("workspace.toml", "E123", field, line), d
     assert fix in d.hint, d.hint
+
+
+def test_a_fifo_added_after_a_warm_lint_is_still_warned(quiet_env: Path) -> None:
+    """Special files are part of the remembered workspace state, so a warm lint sees a new one."""
+    root = write_tree(quiet_env / "ws", basic_files())
+    assert hostile.run(["-C", str(root), "lint"])[0] == 0
+    os.mkfifo(root / "pipelines/ingest/src/late.fifo")
+    code, out, err = hostile.run(["-C", str(root), "lint"])
+    assert code == 0 and "W530" in out and "pipelines/ingest/src/late.fifo" in out, out
