@@ -203,8 +203,8 @@ def test_unreadable_file_is_a_located_error_for_every_command(tmp_path: Path) ->
     for command in ("lint", "build", "query", "graph", "lineage emit", "why"):
         o = by_command[command]
         assert o.code == 2 and "E530" in o.err and "pipelines/ingest/src/secret.py" in o.err, o
-        assert "Permission denied" in o.err and ".dkbignore" in o.err
-        assert "pipelines/publish/private/" in o.err and "cannot read directory" in o.err
+        assert "Permission denied" in o.err and ".dkbignore" in o.err, o
+        assert "pipelines/publish/private/" in o.err and "cannot read directory" in o.err, o
 
 
 def test_ignored_unreadable_file_is_not_read(quiet_env: Path) -> None:
