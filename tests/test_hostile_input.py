@@ -290,6 +290,13 @@ def test_init_refuses_a_package_that_could_never_be_built(path: str, says: str, 
     assert _tree(root) == before and not (root / path).exists() and not any((root / "real").iterdir())
 
 
+def test_init_refuses_a_directory_git_ignores(quiet_env: Path) -> None:
+    root = write_tree(quiet_env / "ws", {**basic_files(), ".gitignore": "generated/\n"})
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    code, out, err = hostile.run(["-C", str(root), "init", "generated/pkg", "--runtime", "generic-python"])
+    assert code == 2 and "ignored by .gitignore" in err and not (root / "generated").exists(), err
+
+
 def test_init_package_builds_where_it_is_allowed(quiet_env: Path) -> None:
     root = write_tree(quiet_env / "ws", basic_files())
     assert hostile.run(["-C", str(root), "init", "pipelines/fresh", "--runtime", "generic-python"])[0] == 0

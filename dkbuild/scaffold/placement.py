@@ -61,7 +61,7 @@ def _ignored(root: Path, path: str) -> str:
     """Which ignore file keeps `path` out of the index: .dkbignore always, .gitignore (by git itself
     in a repository, else by dkb's reading of it)."""
     in_git = git_output(root, "rev-parse", "--is-inside-work-tree") == "true"
-    if in_git and _git_ignores(root, path):
+    if in_git and git_output(root, "check-ignore", "--", path) is not None:   # prints the path if ignored
         return ".gitignore"
     names = (DKBIGNORE,) if in_git else (DKBIGNORE, ".gitignore")
     dirs = [""] + ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
@@ -77,12 +77,3 @@ def _ignored(root: Path, path: str) -> str:
             return name
     return ""
 
-
-def _git_ignores(root: Path, path: str) -> bool:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(root), "check-ignore", "-q", "--", path],
-                              capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
