@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dkbuild import __version__
 from dkbuild.diagnostics import DkbError, error
+from dkbuild.redaction import redact_text
 
 if TYPE_CHECKING:
     from dkbuild.config_model import WorkspaceConfig
@@ -126,7 +127,8 @@ def workspace_of(root: Path, raw: bytes, file: str = WORKSPACE_FILE) -> Workspac
         raise DkbError(error("E121", file, f"workspace.toml is not UTF-8 text (byte {exc.start})",
                              hint="save workspace.toml as UTF-8")) from None
     workspace = Workspace(root, parse_config(text, file))
-    if memo is not None and memo.parent.parent.parent == workspace.cache_dir:
+    # Not kept when the file holds credentials (a URL's userinfo, say): the cache holds no secrets.
+    if memo is not None and memo.parent.parent.parent == workspace.cache_dir and redact_text(text) == text:
         _write_memo(memo, workspace.settings)
     return workspace
 

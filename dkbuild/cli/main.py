@@ -64,6 +64,9 @@ def cli(ctx: click.Context, directory: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    from dkbuild.cli.output_guard import guard_output
+
+    guard_output()
     try:
         return cli.main(args=argv, prog_name="dkb", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive only

@@ -35,7 +35,7 @@ from dkbuild.workspace import Workspace
 if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
     from dkbuild.manifests.result import LoadResult
 
-SCHEMA = "dkb-snapshot-v3"   # v3: lint severities, model coercions and package-local targets of issue 13
+SCHEMA = "dkb-snapshot-v4"   # v4: manifests redacted at load (no secret values), configuration by digest
 KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
 ENV_SWITCH = "DKB_SNAPSHOT"
 _SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body
@@ -107,7 +107,7 @@ class Snapshot:
     result: LoadResult
     graph: Graph
     store: SnapshotStore | None = field(default=None, repr=False)
-    config: str = ""                  # the workspace configuration it was loaded under, as JSON
+    config: str = ""                  # the digest of the workspace configuration it was loaded under
     body: str = ""                    # the name of its manifests-and-graph file, shared by states
     # The snapshot this one was loaded from (same configuration; its manifests where unchanged,
     # its graph if no manifest changed): its keys are a start for this one's
@@ -173,7 +173,8 @@ class SnapshotStore:
         """Store a state. `body` names the stored manifests and graph when `result` and `graph` are
         those of another state (only files changed, not manifests): then they are not written again."""
         # The file index is not stored: the fingerprint pins its digests, and its root is the caller's.
-        config = workspace.settings.json
+        # The configuration only by digest: workspace.toml may hold credentials (a lineage URL's).
+        config = hashlib.sha256(workspace.settings.json.encode()).hexdigest()
         if body is None or not (self.dir / (body + _BODY)).is_file():
             body = fp
             written = self._write(self.dir / (body + _BODY), {"schema": SCHEMA, "manifests": result.manifests,
