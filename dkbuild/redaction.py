@@ -65,8 +65,12 @@ def is_reference(text: str) -> bool:
 
 # --- credentials inside strings ----------------------------------------------------------------
 
-# scheme://userinfo@ : the userinfo runs to the last `@` before the path, query or fragment.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#@\"'<>`]*(?:@[^\s/?#@\"'<>`]*)*)@")
+# scheme://userinfo@ : the userinfo runs to the last `@` before the path, query or fragment; a
+# `user:password` may hold an unescaped `/` or `@` (a generated key often does), so with a colon it
+# runs to the last `@` before a query, unless what follows the colon is a port and a path.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)("
+                       r"[^\s/?#@:\"'<>`]*:(?!\d*(?:[/?#\"'<>`]|\s|$))[^\s?#\"'<>`]*"
+                       r"|[^\s/?#@\"'<>`]*(?:@[^\s/?#@\"'<>`]*)*)@")
 # name=value or name: value, at the start of a string or after a separator of a query or DSN.
 _PARAM = re.compile(r"(?P<lead>^|[?&;,\s(\"'{])(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>[ \t]*=[ \t]*|:[ \t]+)"
                     r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|(?:\$\{[^}\s]*\}|[^\s&;,#)\"'}])+)")
@@ -118,7 +122,8 @@ class Finding:
     kind: str          # "credentials": inside a string; "key": the value of a secret-looking key
 
 
-def _is_redactable(value: Any) -> bool:
+def is_redactable(value: Any) -> bool:
+    """A value that would be a secret under a secret-looking key (not empty, not a reference)."""
     return isinstance(value, (str, int, float)) and not isinstance(value, bool) \
         and str(value).strip() != "" and not is_reference(str(value)) and value not in _MASKS
 
@@ -163,7 +168,7 @@ def _walk(value: Any, path: FieldPath, secret: bool, findings: list[Finding]) ->
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_walk(v, path + (i,), secret, findings) for i, v in enumerate(value)]
-    if secret and _is_redactable(value):
+    if secret and is_redactable(value):
         findings.append(Finding(path, "key"))
         return MARK
     if isinstance(value, str):

@@ -70,12 +70,14 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
             return hit
     # Only a miss needs the YAML and model machinery.
     from dkbuild.graph.build import build_graph
+    from dkbuild.graph.declared_secrets import redact_declared_secrets
     from dkbuild.manifests.loader import load_manifests, parsed_files
 
     if known is None and store is not None:
         known = store.latest(workspace)
     result = load_manifests(workspace, files, source, parsed_files(known.result) if known is not None else None)
     graph = (same_graph(known, result) if known is not None else None) or build_graph(result.manifests)
+    redact_declared_secrets(graph)
     if store is None:
         return Snapshot("", result, graph)
     taken_over = known is not None and graph is known.graph

@@ -56,8 +56,8 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
     ("E112", "error", "manifest file is not UTF-8 text", "load"),
     ("W100", "advisory", "unknown field (not part of the contract; ignored)", "load"),
     ("W111", "advisory", "symlink pointing outside the workspace; not followed", "load"),
-    ("W520", "warning", "credentials inside a URL or connection string (redacted; use ${VAR})", "load"),
-    ("W521", "warning", "literal value under a secret-looking key (redacted; use ${VAR})", "load"),
+    ("W520", "advisory", "credentials inside a URL or connection string (redacted; use ${VAR})", "load"),
+    ("W521", "advisory", "literal value under a secret-looking key (redacted; use ${VAR})", "load"),
     # workspace.toml
     ("E120", "error", "no workspace.toml found", "workspace"),
     ("E121", "error", "workspace.toml is not valid TOML", "workspace"),

@@ -1,9 +1,11 @@
 """Lint warnings for the secrets taken out of a manifest at load: W520 (credentials inside a URL or
-connection string) and W521 (a literal value under a secret-looking key). Warnings, not errors:
-dk accepts these, and the values never leave dkb anyway; the fix is a `${VAR}` reference.
+connection string) and W521 (a literal value under a secret-looking key). Advisory (printed as
+warnings, not raised by `--strict`): dk accepts these, dk's own examples have them, and the values
+never leave dkb anyway; the fix is a `${VAR}` reference. `[lint.severity]` can make them errors.
 
-A Store's `spec.secrets` is left to E214 (an error there, as dk's schema says). The message names
-the field; neither message nor hint ever holds the value."""
+A Store's `spec.secrets` is left to E214 (an error there, as dk's schema says), and a secret-looking
+key of its `spec.connection` to W215. The message names the field; neither message nor hint ever
+holds the value."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ def secret_warnings(found: list[Finding], data: Any, file: str,
     out = []
     for finding in found:
         path = finding.path
-        if store and path[:2] == ("spec", "secrets"):
-            continue
+        if store and (path[:2] == ("spec", "secrets") or (finding.kind == "key" and len(path) == 3
+                                                           and path[:2] == ("spec", "connection"))):
+            continue        # E214, and W215 (whose hint names the ${VAR} fix), say it already
         field = format_field(path)
         key = next((str(p) for p in reversed(path) if isinstance(p, str)), "secret")
         var = env_var_name_for(key if key != "value" else _pair_name(data, path))

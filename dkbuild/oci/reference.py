@@ -64,14 +64,15 @@ def _looks_like_host(component: str) -> bool:
 def _refuse_credentials(text: str) -> None:
     """A password in a registry URL would be echoed by every message that names the registry:
     refuse it, naming the URL without it."""
-    scheme, sep, body = text.rpartition("://")
-    authority, slash, rest = body.partition("/")
-    if "@" not in authority:
+    probe = text if "://" in text else SCHEME + text      # `user:pw@host/x` is a URL's authority too
+    shown = redact_url(probe)
+    if shown == probe:
         return
-    shown = f"{scheme}{sep}{MARK}@{authority.rsplit('@', 1)[1]}{slash}{redact_url(rest)}"
+    host = shown.split(f"{MARK}@", 1)[-1].split("/", 1)[0]
+    shown = shown if probe is text else shown[len(SCHEME):]
     raise ValueError(f"invalid registry reference {shown!r}: credentials do not belong in a registry URL "
-                     f"(remove the user:password@ part and log in with `docker login "
-                     f"{authority.rsplit('@', 1)[1]}`; dkb reads Docker's credential store)")
+                     f"(remove the user:password@ part and log in with `docker login {host}`; dkb reads "
+                     "Docker's credential store)")
 
 
 def _split_host(text: str, original: str) -> tuple[str, str]:
