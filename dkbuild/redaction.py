@@ -18,6 +18,7 @@ text that leaves dkb as written (a package's dk.yaml, comments) goes through `re
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ _NOT_THE_SECRET = frozenset({"ref", "refs", "env", "var", "variable", "name", "n
                              "fields", "provider", "helper", "command", "cmd", "store", "id_env", "header"})
 
 
+@functools.lru_cache(maxsize=4096)     # the same few hundred keys, in every manifest
 def looks_like_secret_key(key: str) -> bool:
     """Whether a key (mapping key or parameter name) names a secret value.
 
@@ -99,13 +101,18 @@ def _param(match: re.Match[str]) -> str:
     return head + MARK
 
 
+def _plain(text: str) -> bool:
+    """No `@`, `=` or `: ` in it: no credentials can be (most strings; checked before any regex)."""
+    return "@" not in text and "=" not in text and ": " not in text and ":\t" not in text
+
+
 def redact_text(text: str) -> str:
     """`text` with URL userinfo and secret-looking parameters' values replaced by MARK."""
+    if _plain(text):
+        return text
     if "@" in text:
         text = _USERINFO.sub(_userinfo, text)
-    if "=" in text or ":" in text:
-        text = _PARAM.sub(_param, text)
-    return text
+    return _PARAM.sub(_param, text)
 
 
 def redact_url(url: str) -> str:
@@ -129,8 +136,8 @@ def is_redactable(value: Any) -> bool:
 
 
 def redact_document(data: Any) -> tuple[Any, list[Finding]]:
-    """A copy of `data` with every secret replaced, and where they were. `data` is returned itself
-    (not copied) when it holds none."""
+    """`data` with every secret replaced (new containers only along the paths to them; `data`
+    itself is never changed), and where they were."""
     findings: list[Finding] = []
     out = _walk(data, (), False, findings)
     return (out if findings else data), findings
@@ -157,17 +164,32 @@ def secret_values(data: Any) -> set[str]:
     return out
 
 
-
-
 def _walk(value: Any, path: FieldPath, secret: bool, findings: list[Finding]) -> Any:
+    """`value` redacted; the very same object when nothing in it is. The cold load walks every
+    manifest with this, so clean data is never copied and a plain string costs a few `in` tests."""
     if isinstance(value, dict):
         name = value.get("name")
-        pair = isinstance(name, str) and looks_like_secret_key(name)      # {name: DB_PASSWORD, value: x}
-        return {k: _walk(v, path + (k,), looks_like_secret_key(k) or (secret and k not in _DESCRIPTIVE)
-                         or (pair and k == "value"), findings)
-                for k, v in value.items()}
+        pair = name.__class__ is str and looks_like_secret_key(name)      # {name: DB_PASSWORD, value: x}
+        out = None
+        for k, v in value.items():
+            hidden = looks_like_secret_key(k) or (secret and k not in _DESCRIPTIVE) or (pair and k == "value")
+            if v.__class__ is str and not hidden and _plain(v):
+                continue
+            child = _walk(v, path + (k,), hidden, findings)
+            if child is not v:
+                out = dict(value) if out is None else out
+                out[k] = child
+        return value if out is None else out
     if isinstance(value, list):
-        return [_walk(v, path + (i,), secret, findings) for i, v in enumerate(value)]
+        items = None
+        for i, v in enumerate(value):
+            if v.__class__ is str and not secret and _plain(v):
+                continue
+            child = _walk(v, path + (i,), secret, findings)
+            if child is not v:
+                items = list(value) if items is None else items
+                items[i] = child
+        return value if items is None else items
     if secret and is_redactable(value):
         findings.append(Finding(path, "key"))
         return MARK

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from dkbuild.manifests.redacted_text import redacted_yaml
 from dkbuild.redaction import MARK, looks_like_secret_key, redact_document, redact_text
-from tests.conftest import store, transform
+from tests.conftest import connector, store, transform
 
 PW = "Zq7-hunter2-PW"
 
@@ -164,12 +164,16 @@ def _secret_files(seed: str) -> dict[str, Any]:
         "endpoint": f"https://u:{seed}2@s3.example",
         "password": f"{seed}3",
         "options": {"nested": [f"mysql://root:{seed}4@replica/x?sslpassword={seed}5"]},
+        "auth": f"{seed}9",                        # not secret-looking, but its Connector says so
     })
+    postgres = connector()
+    postgres["spec"]["connectionSchema"] = {"auth": {"field": "auth", "secret": True}}
     lake["spec"]["secrets"] = {"password": "${LAKE_PASSWORD}"}
     ingest = transform("ingest", ["raw"], ["clean"],
                        env=[{"name": "API_TOKEN", "value": f"{seed}6"},
                             {"name": "UPSTREAM", "value": f"https://bot:{seed}7@api.example/v1?token={seed}8"}])
-    return {"platform/stores/lake/dk.yaml": lake, "pipelines/ingest/dk.yaml": ingest}
+    return {"platform/stores/lake/dk.yaml": lake, "pipelines/ingest/dk.yaml": ingest,
+            "platform/connectors/postgres/dk.yaml": postgres}
 
 
 def _layer_bytes(path: Path) -> bytes:
@@ -251,6 +255,7 @@ def test_run_still_gets_the_literal_values(workspace) -> None:
     from dkbuild.api import load
     from dkbuild.engine import snapshot
     from dkbuild.lineage.storeenv import store_env
+    from dkbuild.manifests.loader import original_data
 
     root = workspace(_secret_files(SEED))
     load(root)                                           # cold: writes the snapshot
@@ -259,6 +264,9 @@ def test_run_still_gets_the_literal_values(workspace) -> None:
     assert "<redacted>" in store_env(graph, "//pipelines/ingest", {"LAKE_PASSWORD": "x"})["DK_STORE_DSN_LAKE"]
     env = store_env(graph, "//pipelines/ingest", {"LAKE_PASSWORD": "x"}, root=root)
     assert env["DK_STORE_DSN_LAKE"] == f"postgres://admin:{SEED}1@db:5432/x"
+    lake = graph.lookup("Store", "lake").manifest
+    assert lake.data["spec"]["connection"]["auth"] == MARK          # declared secret by the Connector
+    assert original_data(lake, root)["spec"]["connection"]["auth"] == f"{SEED}9"
 
 
 @pytest.mark.parametrize("url", ["oci://user:{s}@127.0.0.1:1/x", "https://u:{s}@127.0.0.1:1/x",

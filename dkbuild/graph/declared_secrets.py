@@ -39,7 +39,8 @@ def _redact(store: Node, declared: set[str]) -> None:
     data: dict[str, Any] = {**manifest.data, "spec": {**spec, "connection": {
         key: MARK if key in hits else value for key, value in connection.items()}}}
     state = manifest.__dict__
-    state.setdefault("_original", manifest.data)
+    if not manifest.redacted:       # else the original is kept already, or read again (loader.original_data)
+        state["_original"] = manifest.data
     for stale in ("_body", "model", "normalized"):   # derived from the unredacted data
         state.pop(stale, None)
     state.update(data=data, positions=positions, redacted=True)
