@@ -35,7 +35,7 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # A word that is, or ends in, one of these names a secret (`sslpassword`, `authToken`).
 _SECRET_ENDINGS = ("password", "passwords", "passwd", "passphrase", "secret", "secrets", "token", "tokens",
                    "credential", "credentials", "apikey", "privatekey", "secretkey", "accesskey")
-_SECRET_WORDS = frozenset({"pass", "pwd", "pw", "psk"})
+_SECRET_WORDS = frozenset({"pass", "pwd", "pw", "psk", "jwt", "bearer", "authorization"})
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"),
                            ("signing", "key"), ("encryption", "key"), ("master", "key"), ("account", "key"),
                            ("auth", "key"), ("client", "key"), ("sas", "key")})
@@ -74,11 +74,12 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)("
                        r"[^\s/?#@:\"'<>`]*:(?!\d*(?:[/?#\"'<>`]|\s|$))[^\s?#\"'<>`]*"
                        r"|[^\s/?#@\"'<>`]*(?:@[^\s/?#@\"'<>`]*)*)@")
 # name=value or name: value, at the start of a string or after a separator of a query or DSN.
-_PARAM = re.compile(r"(?P<lead>^|[?&;,\s(\"'{])(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>[ \t]*=[ \t]*|:[ \t]+)"
-                    r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|(?:\$\{[^}\s]*\}|[^\s&;,#)\"'}])+)")
+_PARAM = re.compile(r"(?P<lead>^|[?&;,\s(\"'{\-])(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>[ \t]*=[ \t]*|:[ \t]+)"
+                    r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|(?:(?:Bearer|Basic|Token|Digest)[ \t]+)?(?:\$\{[^}\s]*\}|[^\s&;,#)\"'}])+)")
 # Under a secret-looking key everything is secret but what describes the field (a Connector's
 # connectionSchema: `password: {field: password, description: ...}`).
 _DESCRIPTIVE = frozenset({"field", "description", "type", "name", "kind", "format", "optional", "secret"})
+_FLAG = re.compile(r"--?[A-Za-z][A-Za-z0-9_.\-]*")
 _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "~", "y", "n"})
 
 
@@ -126,7 +127,8 @@ def redact_url(url: str) -> str:
 class Finding:
     """One redacted value: where it was and what it was (never the value)."""
     path: FieldPath
-    kind: str          # "credentials": inside a string; "key": the value of a secret-looking key
+    kind: str          # "credentials": inside a string; "key": the value of a secret-looking key;
+    #                    "echo": the text of a "key" secret, repeated elsewhere
 
 
 def is_redactable(value: Any) -> bool:
@@ -137,10 +139,44 @@ def is_redactable(value: Any) -> bool:
 
 def redact_document(data: Any) -> tuple[Any, list[Finding]]:
     """`data` with every secret replaced (new containers only along the paths to them; `data`
-    itself is never changed), and where they were."""
+    itself is never changed), and where they were. A secret found under a secret-looking key is
+    also taken out wherever else the same text appears (a YAML anchor's other uses, a note)."""
     findings: list[Finding] = []
     out = _walk(data, (), False, findings)
-    return (out if findings else data), findings
+    if not findings:
+        return data, findings
+    known = echoed_secrets(data, findings)
+    return (_echoes(out, (), known, findings) if known else out), findings
+
+
+def echoed_secrets(data: Any, findings: list[Finding]) -> list[str]:
+    """The values found under secret-looking keys that are long enough to look for elsewhere,
+    longest first."""
+    known = {str(value_at(data, f.path)) for f in findings if f.kind == "key"}
+    return sorted((v for v in known if len(v) >= _MIN_ECHOED), key=len, reverse=True)
+
+
+# A secret this long found once is looked for everywhere else in the document; shorter ones
+# (`pin: 42`) would match unrelated text.
+_MIN_ECHOED = 6
+
+
+def _echoes(value: Any, path: FieldPath, known: list[str], findings: list[Finding]) -> Any:
+    if isinstance(value, dict):
+        out = {k: _echoes(v, path + (k,), known, findings) for k, v in value.items()}
+        return value if all(out[k] is v for k, v in value.items()) else out
+    if isinstance(value, list):
+        items = [_echoes(v, path + (i,), known, findings) for i, v in enumerate(value)]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != MARK:
+        text = str(value)
+        clean = text
+        for secret in known:
+            clean = clean.replace(secret, MARK)
+        if clean != text:
+            findings.append(Finding(path, "echo"))
+            return clean
+    return value
 
 
 def redacted(data: Any) -> Any:
@@ -153,8 +189,9 @@ def secret_values(data: Any) -> set[str]:
     out: set[str] = set()
     for finding in findings:
         before, after = value_at(data, finding.path), value_at(clean, finding.path)
-        if finding.kind == "key":
-            out.add(str(before))
+        if finding.kind != "credentials":      # an echo's text is a "key" finding's value
+            if finding.kind == "key":
+                out.add(str(before))
             continue
         for pattern in (_USERINFO, _PARAM):
             for match in pattern.finditer(str(before)):
@@ -182,10 +219,13 @@ def _walk(value: Any, path: FieldPath, secret: bool, findings: list[Finding]) ->
         return value if out is None else out
     if isinstance(value, list):
         items = None
+        flag = False            # the item after `--password` in an argument list is its value
         for i, v in enumerate(value):
-            if v.__class__ is str and not secret and _plain(v):
+            after_flag, flag = flag, v.__class__ is str and _FLAG.fullmatch(v) is not None \
+                and looks_like_secret_key(v.lstrip("-"))
+            if v.__class__ is str and not (secret or after_flag) and _plain(v):
                 continue
-            child = _walk(v, path + (i,), secret, findings)
+            child = _walk(v, path + (i,), secret or after_flag, findings)
             if child is not v:
                 items = list(value) if items is None else items
                 items[i] = child

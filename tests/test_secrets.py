@@ -33,7 +33,8 @@ PW = "Zq7-hunter2-PW"
     f"jdbc:postgresql://db/x?user=a&password={PW}", f"postgres://db/x?sslmode=require&sslpassword={PW}",
     f"https://api.example/v1?token={PW}&page=2", f"host=db user=admin password={PW} dbname=x",
     f"Server=db;Database=x;User Id=a;Password={PW};", f'PlainLoginModule required username="u" password="{PW}";',
-    f"mysql://root:{PW}@p@ss@db/x", f"line one\napi_key: {PW}\n",
+    f"mysql://root:{PW}@p@ss@db/x", f"line one\napi_key: {PW}\n", f"s3://AKIA:{PW}/K7+b@bucket/k",
+    f"Authorization: Bearer {PW}", f"--db-password={PW}", f"X-Api-Key: {PW}",
 ])
 def test_credentials_inside_strings_are_redacted(text: str) -> None:
     clean = redact_text(text)
@@ -140,6 +141,18 @@ def test_property_no_secret_survives_redaction_or_text_redaction(case: tuple[str
     assert packed is None or secret.encode() not in packed      # None: the caller packs a normalized copy
     if packed is not None:
         assert yaml.safe_load(packed) == clean
+
+
+def test_a_secret_is_taken_out_wherever_it_is_repeated() -> None:
+    """A YAML anchor on a non-secret key whose alias is a password's value, an argument list's
+    `--password VALUE`, and a note that repeats the value."""
+    raw = (f"kind: Transform\nmetadata: {{name: t}}\nx-default: &pw {PW}   # shared\n"
+           f"spec:\n  password: *pw\n  command: [app, --password, {PW}x]\n  note: uses {PW}\n").encode()
+    clean, found = redact_document(yaml.safe_load(raw))
+    assert PW not in json.dumps(clean) and found
+    packed = redacted_yaml(raw, "dk.yaml")
+    assert packed is not None and PW.encode() not in packed and b"# shared" in packed
+    assert yaml.safe_load(packed) == clean
 
 
 def test_text_redaction_keeps_every_other_byte() -> None:

@@ -13,7 +13,7 @@ import codecs
 import re
 
 from dkbuild.manifests.yamlsource import Document, parse_documents
-from dkbuild.redaction import MARK, redact_document, redact_text, secret_values
+from dkbuild.redaction import MARK, echoed_secrets, redact_document, redact_text, secret_values
 
 # Shorter values are too common to look for in the text (a `pin: 1` is still redacted).
 _MIN_CHECKED = 4
@@ -33,7 +33,8 @@ def redacted_yaml(raw: bytes, file: str) -> bytes | None:
     if problems:
         return None
     wanted = [redact_document(d.data)[0] for d in documents]
-    clean = redact_text(_replace_keyed_values(text, documents))
+    clean = _replace_echoes(_replace_keyed_values(text, documents), documents)
+    clean = redact_text(clean)
     if clean == text and all(w is d.data for w, d in zip(wanted, documents)):
         return raw
     again, problems = parse_documents(clean, file)
@@ -65,3 +66,11 @@ def _replace_keyed_values(text: str, documents: list[Document]) -> str:
         if value is not None and value.end() > start:
             lines[line - 1] = row[:start] + MARK + row[value.end():]
     return "\n".join(lines)
+
+
+def _replace_echoes(text: str, documents: list[Document]) -> str:
+    """The other places a secret-keyed value is written (an anchor whose alias is the secret's value)."""
+    for doc in documents:
+        for secret in echoed_secrets(doc.data, redact_document(doc.data)[1]):
+            text = text.replace(secret, MARK)
+    return text

@@ -34,6 +34,11 @@ def secret_warnings(found: list[Finding], data: Any, file: str,
             out.append(warning("W520", file, f"{field} holds credentials inside a URL or connection string; "
                                              "dkb redacts them from everything it writes",
                                field=field, hint=_credentials_hint(key, value_at(data, path), var), **at(path)))
+        elif finding.kind == "echo":
+            out.append(warning("W521", file, f"{field} repeats the value of a secret-looking field; "
+                                             "dkb redacts it from everything it writes",
+                               field=field, hint="use a ${VAR} reference for the secret, and rotate the "
+                                                 "exposed value", **at(path)))
         else:
             out.append(warning("W521", file, f"{field} looks like a secret and holds a literal value; "
                                              "dkb redacts it from everything it writes",
