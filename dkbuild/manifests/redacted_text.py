@@ -1,11 +1,11 @@
 """A YAML file with its secrets taken out as text, every other byte kept (dk's manifest layer
 carries a package's dk.yaml as written, comments and all).
 
-A value under a secret-looking key is replaced where the parser placed it; then the whole text
-goes through dkbuild.redaction's string rules (URL userinfo, `password=...`, `token: ...`), which
-also cover comments. The result is accepted only if it parses to exactly the
-redacted documents and holds none of the removed values; otherwise the caller gets None and packs
-a normalized copy instead (a value written over several lines, say)."""
+A value under a secret-looking key is replaced where the parser placed it, and wherever else its
+text is written; then the whole text goes through dkbuild.redaction's string rules (URL userinfo,
+`password=...`, `token: ...`), which also cover comments. The result is accepted only if it parses
+to exactly the redacted documents and holds none of the removed values; otherwise the caller gets
+None and packs a normalized copy instead (a value written over several lines, say)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import codecs
 import re
 
 from dkbuild.manifests.yamlsource import Document, parse_documents
-from dkbuild.redaction import MARK, echoed_secrets, redact_document, redact_text, secret_values
+from dkbuild.redaction import MARK, Finding, echoed_secrets, redact_document, redact_text, secret_values
 
 # Shorter values are too common to look for in the text (a `pin: 1` is still redacted).
 _MIN_CHECKED = 4
@@ -32,9 +32,9 @@ def redacted_yaml(raw: bytes, file: str) -> bytes | None:
     documents, problems = parse_documents(text, file)
     if problems:
         return None
-    wanted = [redact_document(d.data)[0] for d in documents]
-    clean = _replace_echoes(_replace_keyed_values(text, documents), documents)
-    clean = redact_text(clean)
+    results = [redact_document(d.data) for d in documents]
+    wanted = [data for data, _ in results]
+    clean = redact_text(_replace_echoes(_replace_keyed_values(text, documents, results), documents, results))
     if clean == text and all(w is d.data for w, d in zip(wanted, documents)):
         return raw
     again, problems = parse_documents(clean, file)
@@ -46,12 +46,15 @@ def redacted_yaml(raw: bytes, file: str) -> bytes | None:
     return bom + clean.encode("utf-8")
 
 
-def _replace_keyed_values(text: str, documents: list[Document]) -> str:
+Redacted = list[tuple[object, list[Finding]]]     # redact_document of each document
+
+
+def _replace_keyed_values(text: str, documents: list[Document], results: Redacted) -> str:
     """The text with each value under a secret-looking key replaced in place (where it is a
     one-line scalar; anything else is left for the check to refuse)."""
     lines = text.split("\n")
     places = sorted({doc.positions[f.path] + (isinstance(f.path[-1], str),)
-                     for doc in documents for f in redact_document(doc.data)[1]
+                     for doc, (_, found) in zip(documents, results) for f in found
                      if f.kind == "key" and f.path in doc.positions}, reverse=True)
     for line, column, keyed in places:
         if line > len(lines):
@@ -68,9 +71,9 @@ def _replace_keyed_values(text: str, documents: list[Document]) -> str:
     return "\n".join(lines)
 
 
-def _replace_echoes(text: str, documents: list[Document]) -> str:
+def _replace_echoes(text: str, documents: list[Document], results: Redacted) -> str:
     """The other places a secret-keyed value is written (an anchor whose alias is the secret's value)."""
-    for doc in documents:
-        for secret in echoed_secrets(doc.data, redact_document(doc.data)[1]):
+    for doc, (_, found) in zip(documents, results):
+        for secret in echoed_secrets(doc.data, found):
             text = text.replace(secret, MARK)
     return text
