@@ -282,6 +282,23 @@ def test_run_still_gets_the_literal_values(workspace) -> None:
     assert original_data(lake, root)["spec"]["connection"]["auth"] == f"{SEED}9"
 
 
+def test_run_plan_passes_literal_env_values_and_masks_them(workspace) -> None:
+    from dkbuild.api import load
+    from dkbuild.engine import snapshot
+    from dkbuild.lineage.run import plan_run
+
+    files = _secret_files(SEED)
+    files["pipelines/ingest/dk.yaml"]["spec"]["command"] = ["python", "src/main.py"]
+    root = workspace(files)
+    load(root)
+    snapshot._BODIES.clear()                             # a new process: manifests from the snapshot
+    plan = plan_run(load(root), "//pipelines/ingest", placeholders=True)
+    assert plan.env["API_TOKEN"] == f"{SEED}6" and plan.display_env["API_TOKEN"] == "***"
+    assert plan.env["UPSTREAM"] == f"https://bot:{SEED}7@api.example/v1?token={SEED}8"
+    assert SEED not in json.dumps(plan.display_env)
+    assert plan.display_env["UPSTREAM"] == "https://<redacted>@api.example/v1?token=<redacted>"
+
+
 @pytest.mark.parametrize("url", ["oci://user:{s}@127.0.0.1:1/x", "https://u:{s}@127.0.0.1:1/x",
                                  "user:{s}@127.0.0.1:1/x", "oci://{s}@127.0.0.1:1/x"])
 def test_registry_url_credentials_are_never_echoed(workspace, dkb, url: str) -> None:
