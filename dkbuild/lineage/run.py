@@ -29,7 +29,7 @@ from dkbuild.lineage.runtimes import RUNTIMES, runtime_named
 from dkbuild.lineage.runtimes.base import RunContext, RuntimeError_, Step, find_tools
 from dkbuild.lineage.storeenv import StoreEnvError, mask, resolve_store_env
 from dkbuild.manifests.loader import original_data
-from dkbuild.redaction import MARK, looks_like_secret_key, redact_text
+from dkbuild.redaction import looks_like_secret_key, redact_text, redacted
 
 DEFAULT_TIMEOUT_S = 30 * 60.0   # dk's --timeout default
 EXIT_TIMEOUT = 124              # as coreutils `timeout`
@@ -128,7 +128,9 @@ def plan_run(loaded: Any, transform_id: str, *, container: bool = False, timeout
     written = _written_env(node.manifest, root)
     for var in spec.env:
         if var.value is not None and var.name:
-            value = written.get(var.name, var.value) if var.value == MARK else var.value
+            # The value as written when this one is its redacted form (not an override's).
+            value = written[var.name] if var.name in written and \
+                redacted({"name": var.name, "value": written[var.name]})["value"] == var.value else var.value
             env[var.name] = value if isinstance(value, str) else str(value)
         elif var.name:
             warnings.append(f"env {var.name}: valueFrom is only resolved in a cluster; not set locally")
