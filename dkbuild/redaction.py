@@ -116,11 +116,6 @@ def redact_text(text: str) -> str:
     return _PARAM.sub(_param, text)
 
 
-def redact_url(url: str) -> str:
-    """A URL (registry, remote cache, lineage backend) safe to print."""
-    return redact_text(url)
-
-
 # --- documents ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

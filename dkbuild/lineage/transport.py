@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from dkbuild.redaction import redact_url
+from dkbuild.redaction import redact_text
 
 TRANSPORTS = ("file", "http", "console", "composite")
 ENDPOINT = "api/v1/lineage"
@@ -51,7 +51,7 @@ def _http_transport(url: str, api_key: str | None, timeout: float) -> Any:
 
     parts = urlsplit(url)
     if not (parts.scheme in ("http", "https") and parts.netloc):
-        raise LineageConfigError(f"invalid lineage URL {redact_url(url)!r}: expected http(s)://host[:port]")
+        raise LineageConfigError(f"invalid lineage URL {redact_text(url)!r}: expected http(s)://host[:port]")
     path = parts.path.rstrip("/")
     if path.endswith("/" + ENDPOINT) or path == "/" + ENDPOINT:
         base, endpoint = urlunsplit((parts.scheme, parts.netloc, path, "", "")), ""
@@ -161,8 +161,8 @@ def make_emitter(workspace: Any, *, transport: str | None = None, url: str | Non
         backends.append(("http", _http_transport(target, api_key, timeout)))
     if kind == "console":
         backends.append(("console", _Console()))
-    where = {"file": str(file_path), "http": redact_url(target or ""), "console": "stdout",
-             "composite": f"{file_path} + {redact_url(target or '')}"}[kind]
+    where = {"file": str(file_path), "http": redact_text(target or ""), "console": "stdout",
+             "composite": f"{file_path} + {redact_text(target or '')}"}[kind]
     return Emitter(backends, spool_path(workspace) if spool else None, f"{kind} → {where}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from dkbuild.redaction import MARK, redact_url
+from dkbuild.redaction import MARK, redact_text
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
@@ -65,7 +65,7 @@ def _refuse_credentials(text: str) -> None:
     """A password in a registry URL would be echoed by every message that names the registry:
     refuse it, naming the URL without it."""
     probe = text if "://" in text else SCHEME + text      # `user:pw@host/x` is a URL's authority too
-    shown = redact_url(probe)
+    shown = redact_text(probe)
     if shown == probe:
         return
     host = shown.split(f"{MARK}@", 1)[-1].split("/", 1)[0]
