@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from dkbuild.redaction import redact_text
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -31,6 +33,14 @@ class Diagnostic:
     # This instance is one dk's own validator lets through (a value only dkb's stricter check
     # rejects): governance.severity makes it advisory whatever the code's default severity.
     dk_accepts: bool = dataclasses.field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # A message may quote what it found (a value, a URL): never a credential inside it.
+        for name in ("message", "hint"):
+            text = getattr(self, name)
+            clean = redact_text(text)
+            if clean != text:
+                object.__setattr__(self, name, clean)
 
     @property
     def is_error(self) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dkbuild import __version__
 from dkbuild.diagnostics import DkbError, error
+from dkbuild.redaction import redact_text
 
 if TYPE_CHECKING:
     from dkbuild.config_model import WorkspaceConfig
@@ -152,8 +153,10 @@ def workspace_of(root: Path, raw: bytes, file: str = WORKSPACE_FILE) -> Workspac
         return Workspace(root, settings=settings)
     from dkbuild.config_model import parse_config
 
-    workspace = Workspace(root, parse_config(decode_config(raw, file), file))
-    if memo is not None and memo.parent.parent.parent == workspace.cache_dir:
+    text = decode_config(raw, file)
+    workspace = Workspace(root, parse_config(text, file))
+    # Not kept when the file holds credentials (a URL's userinfo, say): the cache holds no secrets.
+    if memo is not None and memo.parent.parent.parent == workspace.cache_dir and redact_text(text) == text:
         _write_memo(memo, workspace.settings)
     return workspace
 

@@ -51,8 +51,13 @@ def special_files(root: Path) -> None:
     (root / "datasets/piped").mkdir()
     os.mkfifo(root / "datasets/piped/dk.yaml")              # a manifest that is a FIFO
     sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(root / "pipelines/publish/src/agent.sock"))
-    sock.close()
+    here = os.getcwd()
+    os.chdir(root / "pipelines/publish/src")        # bind a relative name: AF_UNIX paths are short
+    try:
+        sock.bind("agent.sock")
+    finally:
+        os.chdir(here)
+        sock.close()
 
 
 def bad_manifests(root: Path) -> None:

@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> Any:
     anything else is an internal error (exit 3) whose traceback DKB_DEBUG=1 shows."""
     import os
 
+    from dkbuild.cli.output_guard import guard_output
+
+    guard_output()
     try:
         return cli.main(args=argv, prog_name="dkb", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - interactive only

@@ -5,27 +5,27 @@ tree. Because the file is packed byte for byte, its content id is part of the Tr
 key (graph/keys.py): a comment in dk.yaml rebuilds the package, and `dkb affected` says so. Layer 2 holds the package's other source files, less the names dk's bundler always
 leaves out. dkb's own layer holds normalized copies of every dataset, store and connector the
 package references (so the artifact is self-contained) and what the rule renders (e.g. CloudQuery
-specs). Store secrets are never packed: only `${VAR}` references survive; resource directories,
-which may hold a Store's literal secrets, never reach the content layer raw.
+specs). Secrets are never packed (dkbuild.redaction): manifests are redacted as they are loaded,
+and dk.yaml, packed as written, is redacted as text; `${VAR}` references survive. Resource
+directories, which may hold a Store's literal secrets, never reach the content layer raw.
 """
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 from typing import Any
 
 import yaml
 
 from dkbuild.engine.target import BuildTarget
-from dkbuild.governance.values import VAR_REF, looks_like_secret_key
 from dkbuild.ignorefiles import DKBIGNORE
 from dkbuild.manifests.layout import PACKAGE_FILE, RESOURCE_DIR_OF
+from dkbuild.manifests.redacted_text import redacted_yaml
 from dkbuild.oci.package import PackageInputs
 from dkbuild.oci.tarball import Entry
+from dkbuild.redaction import redacted
 from dkbuild.workspace import WORKSPACE_FILE
 
-REDACTED = "<redacted by dkb>"
 SCHEMAS_DIR = "schemas"
 # Names dk's bundler never puts in the content layer (matched against every path component).
 DK_CONTENT_EXCLUDES = (".git", ".gitignore", "node_modules", "__pycache__", ".pytest_cache", "*.pyc",
@@ -34,22 +34,6 @@ DK_CONTENT_EXCLUDES = (".git", ".gitignore", "node_modules", "__pycache__", ".py
 
 def normalized_yaml(data: dict[str, Any]) -> bytes:
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True).encode("utf-8")
-
-
-def sanitize(kind: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A copy safe to pack: Store secrets keep only `${VAR}` references; literal secrets and
-    secret-looking connection values are replaced."""
-    if kind != "Store":
-        return data
-    clean = copy.deepcopy(data)
-    spec = clean.get("spec") or {}
-    for key, value in (spec.get("secrets") or {}).items():
-        if not (isinstance(value, str) and VAR_REF.search(value)):
-            spec["secrets"][key] = REDACTED
-    for key, value in (spec.get("connection") or {}).items():
-        if looks_like_secret_key(str(key)) and isinstance(value, (str, int)) and not VAR_REF.fullmatch(str(value)):
-            spec["connection"][key] = REDACTED
-    return clean
 
 
 def is_workspace_file(target: BuildTarget, rel: str) -> bool:
@@ -75,7 +59,8 @@ def resource_path(kind: str, data: dict[str, Any]) -> str:
 
 
 def resource_entries(target: BuildTarget, rendered: dict[str, bytes]) -> list[Entry]:
-    entries = [Entry(resource_path(ref.kind, ref.manifest.data), normalized_yaml(sanitize(ref.kind, ref.manifest.data)))
+    # The data was redacted at load; redacting again costs little and guards what leaves as an artifact.
+    entries = [Entry(resource_path(ref.kind, ref.manifest.data), normalized_yaml(redacted(ref.manifest.data)))
                for ref in target.references]
     return entries + [Entry(path, data) for path, data in rendered.items()]
 
@@ -86,13 +71,21 @@ def _description(data: dict[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _package_file(target: BuildTarget) -> bytes:
+    """dk's manifest layer carries dk.yaml as written, less its secrets (redacted as text); its
+    content id is part of the key (graph.keys), and the redacted bytes are a function of it."""
+    normalized = normalized_yaml(redacted(target.node.manifest.data))
+    if PACKAGE_FILE not in target.files:
+        return normalized
+    as_written = redacted_yaml(target.read(PACKAGE_FILE), target.node.manifest.file)
+    return normalized if as_written is None else as_written
+
+
 def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
                    build_info: dict[str, str] | None = None) -> PackageInputs:
     model = target.node.manifest.model
     sources = sorted(r for r in target.files if not is_workspace_file(target, r) and r != PACKAGE_FILE)
-    # dk's manifest layer carries dk.yaml as written; its content id is part of the key (graph.keys).
-    own = Entry(PACKAGE_FILE, target.read(PACKAGE_FILE)) if PACKAGE_FILE in target.files \
-        else Entry(PACKAGE_FILE, normalized_yaml(target.node.manifest.data))
+    own = Entry(PACKAGE_FILE, _package_file(target))
     entry = lambda rel: Entry(rel, target.read(rel), target.executable(rel))  # noqa: E731
     return PackageInputs(
         name=target.node.name,
@@ -100,7 +93,7 @@ def package_inputs(target: BuildTarget, rendered: dict[str, bytes],
         version=model.metadata.version or "",
         kind=target.node.kind,
         description=_description(target.node.manifest.data),
-        manifest=target.node.manifest.data,
+        manifest=redacted(target.node.manifest.data),
         manifest_files=[own] + [entry(r) for r in sources if is_schema_file(r)],
         content=[entry(r) for r in sources if not is_schema_file(r) and not dk_excludes(r)],
         resources=resource_entries(target, rendered),

@@ -35,7 +35,8 @@ from dkbuild.workspace import Workspace
 if TYPE_CHECKING:   # the loader pulls in the manifest models, which a warm command never needs
     from dkbuild.manifests.result import LoadResult
 
-SCHEMA = "dkb-snapshot-v4"   # v4: unlabelable names and unreadable files are load errors (issue 18)
+SCHEMA = "dkb-snapshot-v5"   # v5: manifests redacted at load (no secret values), configuration by digest;
+                             # unlabelable names and unreadable files are load errors (issue 18)
 KEEP = 4                 # workspace states kept: the tree, the merge base, a branch or two
 ENV_SWITCH = "DKB_SNAPSHOT"
 _SUFFIX = ".graph"          # one workspace state: file ids, diagnostics, and the name of its body
@@ -73,12 +74,14 @@ def load_state(store: SnapshotStore | None, workspace: Workspace, files: FileInd
             return hit
     # Only a miss needs the YAML and model machinery.
     from dkbuild.graph.build import build_graph
+    from dkbuild.graph.declared_secrets import redact_declared_secrets
     from dkbuild.manifests.loader import load_manifests, parsed_files
 
     if known is None and store is not None:
         known = store.latest(workspace)
     result = load_manifests(workspace, files, source, parsed_files(known.result) if known is not None else None)
     graph = (same_graph(known, result) if known is not None else None) or build_graph(result.manifests)
+    redact_declared_secrets(graph)
     if store is None:
         return Snapshot("", result, graph)
     taken_over = known is not None and graph is known.graph
@@ -110,7 +113,7 @@ class Snapshot:
     result: LoadResult
     graph: Graph
     store: SnapshotStore | None = field(default=None, repr=False)
-    config: str = ""                  # the workspace configuration it was loaded under, as JSON
+    config: str = ""                  # the digest of the workspace configuration it was loaded under
     body: str = ""                    # the name of its manifests-and-graph file, shared by states
     # The snapshot this one was loaded from (same configuration; its manifests where unchanged,
     # its graph if no manifest changed): its keys are a start for this one's
@@ -176,7 +179,8 @@ class SnapshotStore:
         """Store a state. `body` names the stored manifests and graph when `result` and `graph` are
         those of another state (only files changed, not manifests): then they are not written again."""
         # The file index is not stored: the fingerprint pins its digests, and its root is the caller's.
-        config = workspace.settings.json
+        # The configuration only by digest: workspace.toml may hold credentials (a lineage URL's).
+        config = hashlib.sha256(workspace.settings.json.encode()).hexdigest()
         if body is None or not (self.dir / (body + _BODY)).is_file():
             body = fp
             written = self._write(self.dir / (body + _BODY), {"schema": SCHEMA, "manifests": result.manifests,

@@ -62,6 +62,8 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
     ("E533", "error", "a reference names something no label can hold ('/', ':', '..')", "graph"),
     ("W530", "warning", "a FIFO, socket or device in the workspace; skipped, never read", "load"),
     ("W531", "advisory", "symlink not followed: it loops, dangles or names a directory", "load"),
+    ("W520", "advisory", "credentials inside a URL or connection string (redacted; use ${VAR})", "load"),
+    ("W521", "advisory", "literal value under a secret-looking key (redacted; use ${VAR})", "load"),
     # workspace.toml
     ("E120", "error", "no workspace.toml found", "workspace"),
     ("E121", "error", "workspace.toml is not valid TOML", "workspace"),

@@ -31,14 +31,14 @@ from dkbuild.diagnostics import Diagnostic, Severity
 from dkbuild.governance import dk_checks
 from dkbuild.governance.codes import CODES
 from dkbuild.governance.values import (
-    ENV_NAME, MODULE, VAR_REF, closest, cron_problem, dns_hint, duration_hint, enum_hint,
-    env_var_name_for, is_dns_safe, is_schema_module_ref, is_semver, is_semver_range,
-    looks_like_secret_key, parse_duration, range_hint, semver_hint,
+    ENV_NAME, MODULE, closest, cron_problem, dns_hint, duration_hint, enum_hint, env_var_name_for,
+    is_dns_safe, is_schema_module_ref, is_semver, is_semver_range, parse_duration, range_hint, semver_hint,
 )
 from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
 from dkbuild.manifests.models import (CLASSIFICATIONS, MASKINGS, MODES, RUNTIMES, TRIGGER_POLICIES,
                                       Connector, DataSet, DataSetGroup, DataSetRef, Store, SubPolicy,
                                       Transform, Trigger, scalar_text)
+from dkbuild.redaction import VAR_REF, looks_like_secret_key
 
 __all__ = ["check_manifest", "DATASET_FORMATS"]
 

@@ -223,13 +223,6 @@ def _cron_field_problem(value: str, low: int, high: int, names: dict[str, int]) 
 
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-VAR_REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key|private_?key", re.IGNORECASE)
-
-
-def looks_like_secret_key(key: str) -> bool:
-    """A Store connection key whose literal value is a secret (lint W215; redacted when packing)."""
-    return bool(_SECRET_KEY.search(key))
 
 # --------------------------------------------------------------------------------------------
 # Hints.

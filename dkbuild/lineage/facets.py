@@ -15,6 +15,7 @@ from dkbuild import __version__
 from dkbuild.gitinfo import git_output
 from dkbuild.graph.model import EdgeKind, Graph, Node
 from dkbuild.lineage import naming
+from dkbuild.redaction import looks_like_secret_key, redact_text
 
 PRODUCER = f"https://github.com/dkbuild/dkbuild/tree/v{__version__}"
 
@@ -38,7 +39,6 @@ CLASSIFICATION_SCHEMA_ID = ("https://github.com/dkbuild/dkbuild/blob/main/dkbuil
                             "DataClassificationDatasetFacet.json")
 SCHEMA_URLS["dataClassification"] = f"{CLASSIFICATION_SCHEMA_ID}#/$defs/DataClassificationDatasetFacet"
 
-SECRET_KEY = re.compile(r"pass|secret|token|credential|private|api_?key|access_?key|sasl_?pass", re.I)
 LANGUAGE_OF_RUNTIME = {"generic-python": "python", "generic-go": "go", "dbt": "sql", "cloudquery": "go"}
 
 
@@ -78,7 +78,7 @@ def _safe_items(graph: Graph, store: Node, keys: list[str] | None = None) -> dic
     secret = _secret_fields(graph, store)
     out = {}
     for key in sorted(keys if keys is not None else connection):
-        if key in secret or SECRET_KEY.search(key) or key == "connection_string":
+        if key in secret or looks_like_secret_key(key) or key == "connection_string":
             continue
         value = naming.plain(connection.get(key))
         if value is not None and "@" not in value:
@@ -214,7 +214,7 @@ def description_of(node: Node, root: Path | None) -> str | None:
             comment.insert(0, lines[index].lstrip()[1:].strip())
             index -= 1
     text = " ".join(c for c in comment if c).strip()
-    return text or None
+    return redact_text(text) or None     # a comment is raw text: it may name a DSN with its password
 
 
 def documentation_facet(node: Node, root: Path | None, kind: str) -> dict[str, Any] | None:
@@ -292,14 +292,14 @@ def source_code_location_facet(transform: Node, root: Path | None) -> dict[str, 
 
 
 def error_facet(transform: Node, error: dict[str, Any]) -> dict[str, Any]:
-    message = str(error.get("message") or "run failed")
+    message = redact_text(str(error.get("message") or "run failed"))
     if error.get("exit_code") is not None:
         message += f" (exit code {error['exit_code']})"
     fields: dict[str, Any] = {"message": message,
                               "programmingLanguage": LANGUAGE_OF_RUNTIME.get(
                                   transform.manifest.model.spec.runtime, "unknown")}
     if error.get("stack_trace") or error.get("stackTrace"):
-        fields["stackTrace"] = str(error.get("stack_trace") or error.get("stackTrace"))
+        fields["stackTrace"] = redact_text(str(error.get("stack_trace") or error.get("stackTrace")))
     return facet("errorMessage", **fields)
 
 

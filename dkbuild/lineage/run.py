@@ -28,6 +28,8 @@ from dkbuild.lineage.container import Engine, NoEngine, find_engine, run_argv, s
 from dkbuild.lineage.runtimes import RUNTIMES, runtime_named
 from dkbuild.lineage.runtimes.base import RunContext, RuntimeError_, Step, find_tools
 from dkbuild.lineage.storeenv import StoreEnvError, mask, resolve_store_env
+from dkbuild.manifests.loader import original_data
+from dkbuild.redaction import looks_like_secret_key, redact_text, redacted
 
 DEFAULT_TIMEOUT_S = 30 * 60.0   # dk's --timeout default
 EXIT_TIMEOUT = 124              # as coreutils `timeout`
@@ -113,7 +115,7 @@ def plan_run(loaded: Any, transform_id: str, *, container: bool = False, timeout
     try:
         stores = resolve_store_env(graph, transform_id, environ, placeholders=placeholders, profile=profile.secrets,
                                    replacements=replacements, datasets=datasets,
-                                   replaced_by=f"cell {cell}" if cell else "dev profile")
+                                   replaced_by=f"cell {cell}" if cell else "dev profile", root=root)
     except StoreEnvError as exc:
         raise RunError(str(exc)) from None
     if stores.unresolved:
@@ -123,9 +125,13 @@ def plan_run(loaded: Any, transform_id: str, *, container: bool = False, timeout
             warnings.append(f'store "{store.name}" is {store.type} from the {store.origin} for this run')
 
     env: dict[str, str] = {}
+    written = _written_env(node.manifest, root)
     for var in spec.env:
         if var.value is not None and var.name:
-            env[var.name] = var.value if isinstance(var.value, str) else str(var.value)
+            # The value as written when this one is its redacted form (not an override's).
+            value = written[var.name] if var.name in written and \
+                redacted({"name": var.name, "value": written[var.name]})["value"] == var.value else var.value
+            env[var.name] = value if isinstance(value, str) else str(value)
         elif var.name:
             warnings.append(f"env {var.name}: valueFrom is only resolved in a cluster; not set locally")
     env.update(stores.env)
@@ -138,9 +144,11 @@ def plan_run(loaded: Any, transform_id: str, *, container: bool = False, timeout
     if timeout is None or timeout == 0:
         spec_timeout = _spec_timeout(spec.timeout, transform_id)
         timeout = spec_timeout if spec_timeout is not None else (None if timeout == 0 else DEFAULT_TIMEOUT_S)
-    secret_names = set(stores.env) | set(stores.profile_env) | set(extra_env or {})
+    secret_names = set(stores.env) | set(stores.profile_env) | set(extra_env or {}) | \
+        {k for k in env if looks_like_secret_key(k)}
     secret_values = tuple(stores.secret_values) + tuple(stores.profile_env.values())
-    display = {k: (mask(v, secret_values) if k in stores.env else ("***" if k in secret_names else v))
+    display = {k: (mask(v, secret_values) if k in stores.env else
+                   ("***" if k in secret_names else redact_text(v)))
                for k, v in env.items()}
     common = dict(transform_id=transform_id, package_dir=package_dir, env=env, display_env=display,
                   timeout=timeout, warnings=warnings, runtime=runtime.name, context=ctx,
@@ -183,6 +191,14 @@ def _cannot_run(transform_id: str, runtime: Any, missing: list[str], container: 
         return f"--container needs {engines} to run {transform_id}'s image, and none is usable: {why}"
     return (f"{transform_id} (runtime {runtime.name}) cannot run here: {', '.join(missing)} is not on PATH, and "
             f"its image cannot run either ({why}). Install {runtime.install}; or {engines} to run its image")
+
+
+def _written_env(manifest: Any, root: Path) -> dict[str, Any]:
+    """spec.env's literal values as written: dkb redacted secret-looking ones at load, and the
+    program needs them (manifests.loader.original_data)."""
+    spec = original_data(manifest, root).get("spec") or {}
+    entries = spec.get("env") if isinstance(spec, dict) else None
+    return {e["name"]: e["value"] for e in entries or [] if isinstance(e, dict) and "name" in e and "value" in e}
 
 
 def _effective_model(node: Any, files: list[Path], sets: list[str]) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -55,21 +56,26 @@ def env_name(store_name: str) -> str:
     return store_name.upper().replace("-", "_").replace(".", "_")
 
 
-def store_env(graph: Graph, transform_id: str, environ: Mapping[str, str]) -> dict[str, str]:
+def store_env(graph: Graph, transform_id: str, environ: Mapping[str, str],
+              root: Path | None = None) -> dict[str, str]:
     """`DK_STORE_DSN_<NAME>` / `DK_STORE_TYPE_<NAME>` for every distinct store the transform's
-    datasets live in. Raises StoreEnvError naming the store, key and variable of an unset secret."""
-    return resolve_store_env(graph, transform_id, environ).env
+    datasets live in. Raises StoreEnvError naming the store, key and variable of an unset secret.
+    `root`: the workspace, to read again the literal secrets dkb redacted at load (see
+    manifests.loader.original_data)."""
+    return resolve_store_env(graph, transform_id, environ, root=root).env
 
 
 def resolve_store_env(graph: Graph, transform_id: str, environ: Mapping[str, str], *,
                       placeholders: bool = False, profile: Mapping[str, str] | None = None,
                       replacements: Mapping[str, Any] | None = None, datasets: list[str] | None = None,
-                      replaced_by: str = "dev profile") -> StoreEnv:
+                      replaced_by: str = "dev profile", root: Path | None = None) -> StoreEnv:
     """Like store_env, also returning the secret values (to mask them). A secret variable comes from
     `environ`, else `profile` (the dev profile's [secrets]), else it is an error; with `placeholders`
     it stays as the literal `${VAR}` instead (used by dry runs). `replacements` maps a store name to
     a stand-in (connector, connection, secrets) that replaces it, e.g. a local DuckDB file.
     `datasets` overrides the transform's datasets (`--set spec.inputs...`)."""
+    from dkbuild.manifests.loader import original_data
+
     env: dict[str, str] = {}
     secrets_seen: list[str] = []
     unresolved: list[str] = []
@@ -83,9 +89,10 @@ def resolve_store_env(graph: Graph, transform_id: str, environ: Mapping[str, str
         if stand_in is not None:
             connector_type, connection = _type_of(graph, stand_in.connector), dict(stand_in.connection)
             raw_secrets = {k: str(v) for k, v in stand_in.secrets.items()}
-        else:
-            connector_type, connection = _connector_type(graph, store), dict(spec.connection)
-            raw_secrets = {k: str(v) for k, v in spec.secrets.items()}
+        else:     # the values as written: dkb redacted literal secrets at load, the run needs them
+            written = original_data(store.manifest, root).get("spec") or {}
+            connector_type, connection = _connector_type(graph, store), dict(written.get("connection") or {})
+            raw_secrets = {k: str(v) for k, v in (written.get("secrets") or {}).items()}
         secrets = {}
         for key, raw in sorted(raw_secrets.items()):
             value, missing = _interpolate(raw, lookup)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from dkbuild.redaction import redact_text
+
 TRANSPORTS = ("file", "http", "console", "composite")
 ENDPOINT = "api/v1/lineage"
 SPOOL_NAME = "spool.jsonl"
@@ -22,14 +24,6 @@ SPOOL_NAME = "spool.jsonl"
 
 class LineageConfigError(ValueError):
     """The lineage transport cannot be set up from the configuration given."""
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
 
 
 class _Console:
@@ -57,7 +51,7 @@ def _http_transport(url: str, api_key: str | None, timeout: float) -> Any:
 
     parts = urlsplit(url)
     if not (parts.scheme in ("http", "https") and parts.netloc):
-        raise LineageConfigError(f"invalid lineage URL {_redact(url)!r}: expected http(s)://host[:port]")
+        raise LineageConfigError(f"invalid lineage URL {redact_text(url)!r}: expected http(s)://host[:port]")
     path = parts.path.rstrip("/")
     if path.endswith("/" + ENDPOINT) or path == "/" + ENDPOINT:
         base, endpoint = urlunsplit((parts.scheme, parts.netloc, path, "", "")), ""
@@ -167,8 +161,8 @@ def make_emitter(workspace: Any, *, transport: str | None = None, url: str | Non
         backends.append(("http", _http_transport(target, api_key, timeout)))
     if kind == "console":
         backends.append(("console", _Console()))
-    where = {"file": str(file_path), "http": _redact(target or ""), "console": "stdout",
-             "composite": f"{file_path} + {_redact(target or '')}"}[kind]
+    where = {"file": str(file_path), "http": redact_text(target or ""), "console": "stdout",
+             "composite": f"{file_path} + {redact_text(target or '')}"}[kind]
     return Emitter(backends, spool_path(workspace) if spool else None, f"{kind} → {where}")
 
 

@@ -25,10 +25,12 @@ from dkbuild.diagnostics import Diagnostic, error, warning
 from dkbuild.fsutil import read_regular
 from dkbuild.graph.labels import label_problem
 from dkbuild.manifests.layout import ManifestFile, manifest_files
-from dkbuild.manifests.manifest import FieldPath, Manifest, format_field
+from dkbuild.manifests.manifest import FieldPath, Manifest, format_field, value_at
 from dkbuild.manifests.models import API_VERSIONS, KINDS, MODEL_OF_KIND, unknown_fields
 from dkbuild.manifests.result import LOAD_ERROR_CODES, LoadResult  # noqa: F401 - re-exported
+from dkbuild.manifests.secret_findings import secret_warnings
 from dkbuild.manifests.yamlsource import Document, parse_documents
+from dkbuild.redaction import redact_document
 from dkbuild.sources import FileIndex, path_selector
 from dkbuild.workspace import Workspace
 
@@ -257,7 +259,8 @@ def _manifests_of(documents: list[Any], diagnostics: list[Diagnostic],
 
 
 def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest | None, list[Diagnostic]]:
-    data = doc.data
+    # Secrets go first, before any message can quote a value: nothing after this sees them.
+    data, found = redact_document(doc.data)
 
     def at(path: FieldPath) -> dict[str, int]:
         line, col = doc.positions.get(path, (doc.line, 1))
@@ -280,8 +283,9 @@ def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest 
     if "metadata" not in data:
         return None, [error("E104", mf.path, "manifest is missing required 'metadata' mapping", line=doc.line,
                             column=1, field="metadata", hint="add 'metadata:' with at least 'name:'")]
+    secrets = secret_warnings(found, data, mf.path, at)
+    problems: list[Diagnostic] = list(secrets)
     # dk reads a document by its kind alone: a missing or unknown apiVersion is said, not fatal.
-    problems: list[Diagnostic] = []
     api = data.get("apiVersion")
     if api is None:
         problems.append(warning("E103", mf.path, "manifest is missing the 'apiVersion' field", line=doc.line,
@@ -292,10 +296,10 @@ def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest 
     try:
         model = MODEL_OF_KIND[kind].model_validate(data)
     except ValidationError as exc:
-        return None, _type_errors(exc, data, mf.path, at)
+        return None, secrets + _type_errors(exc, data, mf.path, at)
     unlabelled = label_problem(mf.package, model.metadata.name or "")
     if unlabelled:      # dk rejects such a name too (E001); in the graph it would be a label no one can name
-        return None, [error("E532", mf.path, f"{unlabelled}; not loaded", field="metadata.name",
+        return None, secrets + [error("E532", mf.path, f"{unlabelled}; not loaded", field="metadata.name",
                             hint="rename it: lowercase letters, digits and '-' suit dk and every tool",
                             **at(("metadata", "name")))]
     for path in unknown_fields(model):
@@ -304,8 +308,27 @@ def _manifest_of(doc: Document, index: int, mf: ManifestFile) -> tuple[Manifest 
                                 hint=_closest_field(model, path), **at(path)))
     manifest = Manifest(kind=kind, name=model.metadata.name, file=mf.path, doc_index=index, line=doc.line,
                         package=mf.package, layout=mf.layout, data=data, model=model,
-                        positions=doc.positions)
+                        positions=doc.positions, redacted=bool(found))
+    if found:
+        manifest.__dict__["_original"] = doc.data    # this process's only, never pickled (see original_data)
     return manifest, problems
+
+
+def original_data(manifest: Manifest, root: Path | None) -> dict[str, Any]:
+    """A manifest's document with its secrets, for what must connect with them (`dkb run`): kept
+    from this process's load, else read again from the file under `root`; the redacted data when
+    neither is possible. Never stored, never printed."""
+    if not manifest.redacted:
+        return manifest.data
+    original = manifest.__dict__.get("_original")
+    if original is None and root is not None:
+        try:
+            documents, _ = parse_documents((root / manifest.file).read_text(encoding="utf-8-sig"), manifest.file)
+        except (OSError, UnicodeDecodeError):
+            documents = []
+        if manifest.doc_index < len(documents) and isinstance(documents[manifest.doc_index].data, dict):
+            original = documents[manifest.doc_index].data
+    return original if original is not None else manifest.data
 
 
 def _type_errors(exc: ValidationError, data: Any, file: str, at: Any) -> list[Diagnostic]:
@@ -314,7 +337,7 @@ def _type_errors(exc: ValidationError, data: Any, file: str, at: Any) -> list[Di
         path = _data_path(data, err["loc"])
         if path in seen:
             continue
-        value = _value_at(data, path)
+        value = value_at(data, path)
         got = f" (got {_type_name(value)} {value!r})" if not isinstance(value, (dict, list)) else \
             f" (got {_type_name(value)})"
         hint = "quote the value to make it a string" if "string" in err["msg"] and isinstance(value, (int, float)) \
@@ -338,12 +361,6 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
         else:
             break
     return tuple(path)
-
-
-def _value_at(data: Any, path: FieldPath) -> Any:
-    for part in path:
-        data = data[part]
-    return data
 
 
 def _type_name(value: Any) -> str:

@@ -29,6 +29,13 @@ def format_field(path: FieldPath) -> str:
     return out
 
 
+def value_at(data: Any, path: FieldPath) -> Any:
+    """The value at a field path of a document (the path must exist)."""
+    for part in path:
+        data = data[part]
+    return data
+
+
 def canonical_json(data: Any) -> str:
     """The one serialization used for hashing and comparing: sorted keys, no whitespace."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -46,6 +53,7 @@ class Manifest:
     data: dict[str, Any]      # the document as parsed (JSON-compatible)
     model: Envelope
     positions: dict[FieldPath, tuple[int, int]] = field(repr=False, default_factory=dict)
+    redacted: bool = False    # secrets were taken out of `data` at load (dkbuild.redaction)
 
     def __post_init__(self) -> None:
         spec = self.data.get("spec") if self.kind == "Transform" else None
@@ -88,7 +96,8 @@ class Manifest:
             body = pickle.dumps((self.data, self.positions), protocol=pickle.HIGHEST_PROTOCOL)
             self.__dict__["_body"] = body
         return (_lean_manifest, (self.kind, self.name, self.file, self.doc_index, self.line, self.package,
-                                 self.layout, self.runtime, body, self.__dict__.get("_derived"), self.namespace))
+                                 self.layout, self.runtime, body, self.__dict__.get("_derived"), self.namespace,
+                                 self.redacted))
 
     def derived(self, name: str, compute: Callable[[Manifest], Any]) -> Any:
         """`compute(self)`, remembered under `name` and pickled (packed) with the location, so that
@@ -127,10 +136,11 @@ class Manifest:
 
 def _lean_manifest(kind: str, name: str, file: str, doc_index: int, line: int, package: str, layout: str,
                    runtime: str | None, body: bytes, derived: dict[str, bytes] | None = None,
-                   namespace: str = "") -> Manifest:
+                   namespace: str = "", redacted: bool = False) -> Manifest:
     manifest = object.__new__(Manifest)
     manifest.__dict__.update(kind=kind, name=name, file=file, doc_index=doc_index, line=line,
-                             package=package, layout=layout, runtime=runtime, namespace=namespace, _body=body)
+                             package=package, layout=layout, runtime=runtime, namespace=namespace, _body=body,
+                             redacted=redacted)
     if derived:
         manifest.__dict__["_derived"] = derived
     return manifest

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from dkbuild.redaction import MARK, redact_text
+
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -59,8 +61,23 @@ def _looks_like_host(component: str) -> bool:
         _HOST_RE.fullmatch(component))
 
 
+def _refuse_credentials(text: str) -> None:
+    """A password in a registry URL would be echoed by every message that names the registry:
+    refuse it, naming the URL without it."""
+    probe = text if "://" in text else SCHEME + text      # `user:pw@host/x` is a URL's authority too
+    shown = redact_text(probe)
+    if shown == probe:
+        return
+    host = shown.split(f"{MARK}@", 1)[-1].split("/", 1)[0]
+    shown = shown if probe is text else shown[len(SCHEME):]
+    raise ValueError(f"invalid registry reference {shown!r}: credentials do not belong in a registry URL "
+                     f"(remove the user:password@ part and log in with `docker login {host}`; dkb reads "
+                     "Docker's credential store)")
+
+
 def _split_host(text: str, original: str) -> tuple[str, str]:
     """Split `host/rest`; the host is mandatory."""
+    _refuse_credentials(text)
     explicit = text.startswith(SCHEME)
     body = text[len(SCHEME):] if explicit else text
     host, slash, rest = body.partition("/")

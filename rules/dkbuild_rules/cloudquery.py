@@ -92,9 +92,9 @@ def _group(chain: list[tuple[Node, Node, Node | None]]) -> dict[tuple[Node, Node
 
 
 def _store_spec(store: Node) -> dict[str, Any]:
-    from dkbuild.engine.packaging import sanitize
+    from dkbuild.redaction import redacted
 
-    spec = sanitize("Store", store.manifest.data).get("spec", {})
+    spec = redacted(store.manifest.data).get("spec", {})
     return {**spec.get("connection", {}), **spec.get("secrets", {})}
 
 
