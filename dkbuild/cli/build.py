@@ -101,6 +101,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     from dkbuild.engine.progress import make_progress
     from dkbuild.engine.remote_cache import RemoteCacheRequired, RemoteCacheSettings
     from dkbuild.governance.render import render_text
+    from dkbuild.oci.breaker import RegistryLimits
 
     loaded = load_workspace_graph(ctx, output, deferred=True)
     from dkbuild.api import service_workspace
@@ -117,7 +118,8 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
-                                             settings.get("cache", "remote"))
+                                             settings.get("cache", "remote"),
+                                             limits=RegistryLimits.of(settings.full["registry"]))
     except RemoteCacheRequired as exc:
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None

@@ -44,6 +44,7 @@ def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str):  # 
     from dkbuild.api import service_workspace
     from dkbuild.engine.publish_target import registry_location
     from dkbuild.gitops.promotion import Registry
+    from dkbuild.oci.breaker import RegistryLimits
     from dkbuild.oci.embedded import EmbeddedRegistry
     from dkbuild.oci.registry import RegistryClient
     settings = service_workspace(loaded.workspace).config.registry
@@ -53,7 +54,8 @@ def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str):  # 
         _die(str(exc), "the registry holds the published versions and their digests", output)
     if location.embedded:
         return Registry(EmbeddedRegistry(loaded.workspace.root), location.host, location.prefix, embedded=True)
-    client = RegistryClient(location.host, plain_http=plain_http or settings.plain_http, insecure=settings.insecure)
+    client = RegistryClient(location.host, plain_http=plain_http or settings.plain_http, insecure=settings.insecure,
+                            limits=RegistryLimits.of(settings.model_dump()))
     return Registry(client, location.host, location.prefix)
 
 
