@@ -125,8 +125,10 @@ class Publisher:
                 out = self.publish(result)
                 out.duration = time.monotonic() - start
                 run.published.append(out)
-                progress.finished(out)
                 stopped = self.client.gave_up() if self.client is not None else None
+                if stopped is not None and out.status == "failed":
+                    out.errors = ["not finished: the registry stopped answering (the run's error says why)"]
+                progress.finished(out)
                 if stopped is not None:
                     run.stopped = stopped
                     run.not_attempted = [r.label for r in results[number + 1:]]
