@@ -49,34 +49,21 @@ class PlainProgress:
     def finished(self, result: Finished) -> None:
         with self.lock:
             self.done += 1
-            note = f" — {result.errors[0]}" if result.errors else (f" ({result.note})" if result.note else "")
-            print(f"[{self.done}/{self.total}] {result.status:<7} {result.label} {result.duration:.2f}s{note}",
-                  file=self.stream, flush=True)
+            print(self._line(result), file=self.stream, flush=True)
+
+    def _line(self, result: Finished) -> str:
+        note = f" — {result.errors[0]}" if result.errors else (f" ({result.note})" if result.note else "")
+        return f"[{self.done}/{self.total}] {result.status:<7} {result.label} {result.duration:.2f}s{note}"
 
     def close(self) -> None:
         pass
 
 
-class JsonLinesProgress:
+class JsonLinesProgress(PlainProgress):
     """One JSON object per finished target: {"done", "total", then the target's own JSON}."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr):
-        self.total = total
-        self.done = 0
-        self.stream = stream
-        self.lock = threading.Lock()
-
-    def started(self, work: Started) -> None:
-        pass
-
-    def finished(self, result: Finished) -> None:
-        with self.lock:
-            self.done += 1
-            print(json.dumps({"done": self.done, "total": self.total, **result.to_json()}, ensure_ascii=False),
-                  file=self.stream, flush=True)
-
-    def close(self) -> None:
-        pass
+    def _line(self, result: Finished) -> str:
+        return json.dumps({"done": self.done, "total": self.total, **result.to_json()}, ensure_ascii=False)
 
 
 class RichProgress:
