@@ -127,7 +127,7 @@ class Publisher:
                 run.published.append(out)
                 stopped = self.client.gave_up() if self.client is not None else None
                 if stopped is not None and out.status == "failed":
-                    out.errors = ["not finished: the registry stopped answering (the run's error says why)"]
+                    out.errors = ["not finished: the run stopped here (its error says why)"]
                 progress.finished(out)
                 if stopped is not None:
                     run.stopped = stopped
@@ -225,4 +225,3 @@ class Publisher:
             for desc in referrers:
                 self.client.push_from_layout(self.layout, desc, repo, None)
         return [{"artifactType": r["artifactType"], "digest": r["digest"]} for r in referrers]
-
