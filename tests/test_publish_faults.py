@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from dkbuild.oci.breaker import Breaker, RegistryLimits
 from dkbuild.oci.layout import OciLayout
 from dkbuild.oci.registry import RegistryClient
 from tests.fault_proxy import FAULTS, FaultProxy
@@ -77,6 +78,40 @@ def proxy(registry: Registry) -> Iterator[FaultProxy]:
         yield fixture
     finally:
         fixture.close()
+
+
+# --- the breaker's arithmetic -------------------------------------------------------------------------
+
+def test_breaker_opens_on_a_streak_a_silence_or_too_many_failures() -> None:
+    now = [0.0]
+    streak = Breaker(RegistryLimits(retries=2, give_up_after=100, max_failures=50), clock=lambda: now[0])
+    assert not streak.failed(0, "a") and not streak.failed(0, "b")
+    streak.answered()                                     # any answer ends the streak
+    assert not streak.failed(0, "c") and not streak.failed(0, "d")
+    assert "3 attempts in a row" in streak.failed(0, "e") and streak.open
+    assert streak.failed(0, "f").startswith("e ")         # it stays open, with the first reason
+
+    silence = Breaker(RegistryLimits(retries=9, give_up_after=20, max_failures=50), clock=lambda: now[0])
+    now[0] = 10.0
+    assert not silence.failed(0.0, "timed out")
+    now[0] = 20.5
+    assert "no answer for 20.5 s" in silence.failed(10.2, "timed out")
+
+    total = Breaker(RegistryLimits(retries=3, give_up_after=100, max_failures=5), clock=lambda: now[0])
+    for _ in range(2):
+        assert not total.failed(now[0], "x") and not total.failed(now[0], "x")
+        total.answered()
+    assert "5 failed attempts in this run" in total.failed(now[0], "x")
+
+
+def test_limits_are_validated_and_named_where_they_come_from(tmp_path: Path, dkb: Any) -> None:
+    root = many_packages(tmp_path / "ws", 1)
+    res = dkb("publish", "--registry", "oci://127.0.0.1:9/acme", "--plain-http", cwd=root,
+              env={"DKB_REGISTRY_TIMEOUT": "-1"})
+    assert res.code == 2 and "DKB_REGISTRY_TIMEOUT" in res.err and "Traceback" not in res.err, res
+    (root / "workspace.toml").write_text("[registry]\nretries = 99\n")
+    res = dkb("publish", "--registry", "oci://127.0.0.1:9/acme", "--plain-http", cwd=root)
+    assert res.code == 2 and "workspace.toml" in res.err and "retries" in res.err, res
 
 
 # --- progress ------------------------------------------------------------------------------------

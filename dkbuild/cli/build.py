@@ -16,6 +16,7 @@ from dkbuild.cli.common import (
     fail,
     fail_pattern,
     load_workspace_graph,
+    service_workspace_or_fail,
 )
 from dkbuild.diagnostics import DkbError
 from dkbuild.graph.labels import PatternError
@@ -104,8 +105,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     from dkbuild.oci.breaker import RegistryLimits
 
     loaded = load_workspace_graph(ctx, output, deferred=True)
-    from dkbuild.api import service_workspace
-    settings = service_workspace(loaded.workspace).settings   # user/env settings for the cache, not for keys
+    settings = service_workspace_or_fail(loaded.workspace, output).settings   # for the cache, not for keys
     if tag is not None:
         from dkbuild.oci.reference import TAG_RE
 

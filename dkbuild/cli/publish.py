@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from dkbuild.cli.build import build_options, print_summary, run_build
-from dkbuild.cli.common import PatternCommand, complete_labels, emit_json
+from dkbuild.cli.common import PatternCommand, complete_labels, emit_json, service_workspace_or_fail
 
 
 @click.command("publish", cls=PatternCommand)
@@ -44,8 +44,7 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
         click.echo("✗ nothing was published: no selected target could be built", err=True)
         sys.exit(1)
     loaded = outcome.loaded
-    from dkbuild.api import service_workspace
-    settings = service_workspace(loaded.workspace).config.registry
+    settings = service_workspace_or_fail(loaded.workspace, output).config.registry
     try:
         location = registry_location(registry, settings.url)
     except ValueError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ class RegistryLimits:
 class Breaker:
     """Thread-safe: a client shares one breaker between its threads."""
 
-    def __init__(self, limits: RegistryLimits, clock: object = time.monotonic):
+    def __init__(self, limits: RegistryLimits, clock: Callable[[], float] = time.monotonic):
         self.limits = limits
         self._clock = clock
         self._lock = threading.Lock()
@@ -64,7 +64,7 @@ class Breaker:
         with self._lock:
             if self.reason:
                 return self.reason
-            now = self._clock()  # type: ignore[operator]
+            now = self._clock()
             if self._streak == 0:
                 self._streak_since = started
             self._streak += 1

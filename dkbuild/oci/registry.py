@@ -148,9 +148,6 @@ class RegistryClient:
             return False
         raise self._unexpected(f"check blob {digest}", repo, reply)
 
-    def manifest_exists(self, repo: str, ref: str) -> bool:
-        return self.manifest_digest(repo, ref) is not None
-
     def manifest_digest(self, repo: str, ref: str) -> str | None:
         """What `ref` names, by a HEAD: its Docker-Content-Digest ("" if the registry does not say),
         or None when there is no such manifest."""
