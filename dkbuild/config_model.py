@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from dkbuild.diagnostics import DkbError, error
 from dkbuild.governance.codes import CODES
+from dkbuild.oci.breaker import DEFAULT_GIVE_UP_AFTER, DEFAULT_MAX_FAILURES, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from dkbuild.workspace import DEFAULT_MAX_MANIFEST_BYTES, WORKSPACE_FILE
 
 
@@ -175,6 +176,11 @@ class RegistrySection(Section):
     namespace: str | None = None
     plain_http: bool = False
     insecure: bool = False
+    # How long a run keeps trying a registry that does not answer (oci/breaker.py).
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0, le=3600)              # seconds per connect, send or read
+    retries: int = Field(DEFAULT_RETRIES, ge=0, le=10)                  # per request
+    give_up_after: float = Field(DEFAULT_GIVE_UP_AFTER, gt=0, le=3600)  # seconds failing with no answer
+    max_failures: int = Field(DEFAULT_MAX_FAILURES, ge=1)               # failed attempts per run
 
 
 class BuildSection(Section):

@@ -5,7 +5,8 @@ Precedence, highest first (implemented only in `effective_config`):
     flag  >  environment  >  workspace.toml  >  user config  >  default
 
 * flag — a command-line option (`--registry`, `--remote-cache`, `--url`), passed as `flags`.
-* environment — DKB_REGISTRY → registry.url, DKB_REMOTE_CACHE → cache.remote,
+* environment — DKB_REGISTRY → registry.url (DKB_REGISTRY_TIMEOUT, _RETRIES, _GIVE_UP_AFTER,
+  _MAX_FAILURES → the same keys of [registry]), DKB_REMOTE_CACHE → cache.remote,
   OPENLINEAGE_URL → lineage.url (and lineage.transport = http when nothing else set a transport).
 * workspace — the workspace's `workspace.toml` (shared, committed).
 * user — `$XDG_CONFIG_HOME/dkb/config.toml` (default `~/.config/dkb/config.toml`): personal settings,
@@ -49,6 +50,7 @@ from dkbuild.workspace import WORKSPACE_FILE, read_config_text
 # Settings that make sense per person (where *I* push, how *I* reach lineage), not per repository.
 USER_KEYS: tuple[str, ...] = (
     "registry.url", "registry.namespace", "registry.plain_http", "registry.insecure",
+    "registry.timeout", "registry.retries", "registry.give_up_after", "registry.max_failures",
     "cache.remote",
     "lineage.url", "lineage.transport", "lineage.namespace",
     "credentials.helper",

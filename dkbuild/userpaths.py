@@ -12,6 +12,10 @@ USER_FILE = "config.toml"
 
 ENV_KEYS: dict[str, str] = {
     "DKB_REGISTRY": "registry.url",
+    "DKB_REGISTRY_TIMEOUT": "registry.timeout",
+    "DKB_REGISTRY_RETRIES": "registry.retries",
+    "DKB_REGISTRY_GIVE_UP_AFTER": "registry.give_up_after",
+    "DKB_REGISTRY_MAX_FAILURES": "registry.max_failures",
     "DKB_REMOTE_CACHE": "cache.remote",
     "OPENLINEAGE_URL": "lineage.url",
 }

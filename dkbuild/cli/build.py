@@ -16,6 +16,7 @@ from dkbuild.cli.common import (
     fail,
     fail_pattern,
     load_workspace_graph,
+    service_workspace_or_fail,
 )
 from dkbuild.diagnostics import DkbError
 from dkbuild.graph.labels import PatternError
@@ -101,10 +102,10 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     from dkbuild.engine.progress import make_progress
     from dkbuild.engine.remote_cache import RemoteCacheLocationError, RemoteCacheRequired, RemoteCacheSettings
     from dkbuild.governance.render import render_text
+    from dkbuild.oci.breaker import RegistryLimits
 
     loaded = load_workspace_graph(ctx, output, deferred=True)
-    from dkbuild.api import service_workspace
-    settings = service_workspace(loaded.workspace).settings   # user/env settings for the cache, not for keys
+    settings = service_workspace_or_fail(loaded.workspace, output).settings   # for the cache, not for keys
     if tag is not None:
         from dkbuild.oci.reference import TAG_RE
 
@@ -117,7 +118,8 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
-                                             settings.get("cache", "remote"))
+                                             settings.get("cache", "remote"),
+                                             limits=RegistryLimits.of(settings.full["registry"]))
     except (RemoteCacheRequired, RemoteCacheLocationError) as exc:
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None

@@ -33,8 +33,9 @@ def gc_command(ctx: click.Context, max_size: str | None, max_age: str | None, dr
         emit_json(result.to_json())
         return
     verb = "would evict" if dry_run else "evicted"
-    click.echo(f"{verb} {result.entries_evicted} of {result.entries_before} cache entries and "
-               f"{result.blobs_removed} blob(s); store {_human(result.bytes_before)} -> {_human(result.bytes_after)}")
+    click.echo(f"{verb} {result.entries_evicted} of {result.entries_before} cache entries, "
+               f"{result.blobs_removed} blob(s) and {result.temp_files_removed} leftover temp file(s); "
+               f"store {_human(result.bytes_before)} -> {_human(result.bytes_after)}")
 
 
 def _human(n: int) -> str:

@@ -78,6 +78,17 @@ def load_workspace_only(ctx: click.Context, output: str = "text"):  # type: igno
         fail(exc.diagnostics, output)
 
 
+def service_workspace_or_fail(workspace: Any, output: str = "text") -> Any:
+    """The workspace with environment and user settings layered in (api.service_workspace); a bad
+    value there (e.g. DKB_REGISTRY_TIMEOUT=-1) is a located error, exit 2."""
+    from dkbuild.api import service_workspace
+
+    try:
+        return service_workspace(workspace)
+    except DkbError as exc:
+        fail(exc.diagnostics, output)
+
+
 def note_warnings(loaded: Any) -> None:
     warnings = [d for d in loaded.diagnostics if not d.is_error]
     if warnings:

@@ -15,6 +15,7 @@ from dkbuild.cli.common import (
     emit_json,
     fail_pattern,
     load_workspace_graph,
+    service_workspace_or_fail,
 )
 from dkbuild.graph.labels import PatternError
 
@@ -41,19 +42,20 @@ def _setup(ctx: click.Context, output: str):  # type: ignore[no-untyped-def]
 
 def _registry(loaded: Any, flag: str | None, plain_http: bool, output: str):  # type: ignore[no-untyped-def]
     """The configured registry, else the embedded one (.dkb/registry) that `dkb publish` fills."""
-    from dkbuild.api import service_workspace
     from dkbuild.engine.publish_target import registry_location
     from dkbuild.gitops.promotion import Registry
+    from dkbuild.oci.breaker import RegistryLimits
     from dkbuild.oci.embedded import EmbeddedRegistry
     from dkbuild.oci.registry import RegistryClient
-    settings = service_workspace(loaded.workspace).config.registry
+    settings = service_workspace_or_fail(loaded.workspace, output).config.registry
     try:
         location = registry_location(flag, settings.url)
     except ValueError as exc:
         _die(str(exc), "the registry holds the published versions and their digests", output)
     if location.embedded:
         return Registry(EmbeddedRegistry(loaded.workspace.root), location.host, location.prefix, embedded=True)
-    client = RegistryClient(location.host, plain_http=plain_http or settings.plain_http, insecure=settings.insecure)
+    client = RegistryClient(location.host, plain_http=plain_http or settings.plain_http, insecure=settings.insecure,
+                            limits=RegistryLimits.of(settings.model_dump()))
     return Registry(client, location.host, location.prefix)
 
 

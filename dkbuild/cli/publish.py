@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import click
 
 from dkbuild.cli.build import build_options, print_summary, run_build
-from dkbuild.cli.common import PatternCommand, complete_labels, emit_json
+from dkbuild.cli.common import PatternCommand, complete_labels, emit_json, service_workspace_or_fail
 
 
 @click.command("publish", cls=PatternCommand)
@@ -26,8 +27,10 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
 
     Tags are immutable: the same digest again is a no-op, another digest is a conflict (exit 1).
     """
+    from dkbuild.engine.progress import make_progress
     from dkbuild.engine.publish import Publisher, connect, source_revision
     from dkbuild.engine.publish_target import describe, registry_location
+    from dkbuild.oci.breaker import RegistryLimits
     from dkbuild.oci.embedded import EmbeddedRegistry
     from dkbuild.oci.registry import RegistryError
 
@@ -41,38 +44,48 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
         click.echo("✗ nothing was published: no selected target could be built", err=True)
         sys.exit(1)
     loaded = outcome.loaded
-    from dkbuild.api import service_workspace
-    settings = service_workspace(loaded.workspace).config.registry
+    settings = service_workspace_or_fail(loaded.workspace, output).config.registry
     try:
         location = registry_location(registry, settings.url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         client = EmbeddedRegistry(loaded.workspace.root) if location.embedded else connect(
-            location.host, plain_http=kw["plain_http"] or settings.plain_http, insecure=insecure or settings.insecure)
+            location.host, plain_http=kw["plain_http"] or settings.plain_http, insecure=insecure or settings.insecure,
+            limits=RegistryLimits.of(settings.model_dump()))
     except RegistryError as exc:
         click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""), err=True)
         click.echo("✗ nothing was published", err=True)
         sys.exit(1)
     publisher = Publisher(client, location.host, location.prefix, outcome.store.layout, loaded.graph, tag, dry_run,
                           source_revision(loaded.workspace.root))
-    published = [publisher.publish(r) for r in outcome.results]
-    failed = [p for p in published if p.status in ("failed", "conflict", "skipped")]
+    progress = make_progress(len(outcome.results), output=output, what="publishing",
+                             kinds=("pushed", "unchanged", "failed"))
+    run = publisher.publish_all(outcome.results, progress)
+    stop = _stop_message(run)
     if output == "json":
+        if stop:
+            click.echo(json.dumps({"stopped": stop[0], "hint": stop[1], "not_attempted": len(run.not_attempted)}),
+                       err=True)
         emit_json({"build": outcome.report, "registry": describe(location, loaded.workspace.root),
-                   "published": [p.to_json() for p in published], "summary": _summary(published)})
+                   "published": [p.to_json() for p in run.published], "not_attempted": run.not_attempted,
+                   "summary": _summary(run), **({"stopped": {"message": stop[0], "hint": stop[1]}} if stop else {})})
     else:
-        for p in published:
+        for p in run.published:
             size = f"{p.size:,} B" if p.size else ""
             click.echo(f"{p.status:<10} {p.reference or p.label}  {p.digest[:19]}  {size}")
             if p.image:
                 click.echo(f"{p.image['status']:<10} {p.image['reference']}  {p.image['digest'][:19]}")
             for error in p.errors:
                 click.echo(f"           {error}", err=True)
-        click.echo(("✗ " if failed else "✓ ") + ", ".join(f"{n} {k}" for k, n in _summary(published).items()))
+        if stop:
+            click.echo(f"dkb: error: {stop[0]}" + (f"\n  hint: {stop[1]}" if stop[1] else ""), err=True)
+        click.echo(("✗ " if run.failed or stop else "✓ ") + ", ".join(f"{n} {k}" for k, n in _summary(run).items()))
         if location.embedded:
-            _where_embedded(loaded.workspace.root, published, dry_run)
-    sys.exit(1 if failed else 0)
+            _where_embedded(loaded.workspace.root, run.published, dry_run)
+    if isinstance(run.stopped, KeyboardInterrupt):
+        sys.exit(130)
+    sys.exit(1 if run.failed or stop else 0)
 
 
 def _where_embedded(root: Any, published: list[Any], dry_run: bool) -> None:
@@ -88,8 +101,22 @@ def _where_embedded(root: Any, published: list[Any], dry_run: bool) -> None:
     click.echo(f"  {REAL_REGISTRY_HINT}")
 
 
-def _summary(published: list[Any]) -> dict[str, int]:
+def _stop_message(run: Any) -> tuple[str, str] | None:
+    """(message, hint) for a run that stopped before the end; None when it did not."""
+    if run.stopped is None:
+        return None
+    left = len(run.not_attempted)
+    rest = (f"{left} target(s) not attempted; what was pushed is complete, so `dkb publish` again finishes the "
+            "job" if left else "`dkb publish` again checks and finishes what was left")
+    if isinstance(run.stopped, KeyboardInterrupt):
+        return f"publish interrupted: {rest}", ""
+    return f"{run.stopped.message}; {rest}", run.stopped.hint
+
+
+def _summary(run: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for p in published:
+    for p in run.published:
         counts[p.status] = counts.get(p.status, 0) + 1
+    if run.not_attempted:
+        counts["not-attempted"] = len(run.not_attempted)
     return dict(sorted(counts.items()))

@@ -1,7 +1,9 @@
 """Garbage collection of the local store: evict action-cache entries least recently used first
 (an entry's mtime is its last use, to the hour) until the blobs the remaining entries need fit in
 `max_size`, drop entries older than `max_age`, then delete blobs nothing refers to. Blobs younger
-than `grace` are kept: a build running right now may have written them without an entry yet."""
+than `grace` are kept: a build running right now may have written them without an entry yet.
+Temp files a killed writer left (`.tmp-*.part`) go too: those older than `grace`, and younger
+ones whose writer, named in the file name, is no longer running on this host."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dkbuild.engine.build import LocalStore
+from dkbuild.fsutil import TEMP_PREFIX, TEMP_SUFFIX, temp_owner_gone
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.I)
@@ -41,6 +45,7 @@ class GcReport:
     bytes_before: int
     bytes_after: int
     dry_run: bool
+    temp_files_removed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -86,7 +91,25 @@ def collect(store: LocalStore, max_size: int | None = None, max_age: float | Non
         store.layout.untag(stale_refs)
         for digest in removable:
             store.layout.discard(digest)
-    return GcReport(len(entries), len(evicted), len(removable), sum(blob_sizes.values()), kept_size, dry_run)
+    leftovers = stale_temp_files(store.root, now - grace)
+    if not dry_run:
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+    return GcReport(len(entries), len(evicted), len(removable), sum(blob_sizes.values()), kept_size, dry_run,
+                    len(leftovers))
+
+
+def stale_temp_files(root: Path, before: float) -> list[Path]:
+    """Temp files under `root` no writer will finish: older than `before`, or whose writer is gone."""
+    stale = []
+    for path in root.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            old = path.lstat().st_mtime < before
+        except FileNotFoundError:
+            continue            # its writer just finished (renamed it) or gave up
+        if old or temp_owner_gone(path.name):
+            stale.append(path)
+    return stale
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,28 @@ class Published:
     image: dict[str, Any] | None = None
     referrers: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def note(self) -> str:           # what a progress line shows after the label
+        return self.reference
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "reference": self.reference, "status": self.status, "digest": self.digest,
-                "size": self.size, "image": self.image, "referrers": self.referrers, "errors": self.errors}
+                "size": self.size, "image": self.image, "referrers": self.referrers, "errors": self.errors,
+                "duration_s": round(self.duration, 4)}
+
+
+@dataclass
+class PublishRun:
+    """Every target's outcome, in order; a run that stopped early says why and what it left."""
+    published: list[Published]
+    not_attempted: list[str] = field(default_factory=list)     # labels
+    stopped: Exception | None = None     # the registry's error (breaker open), or KeyboardInterrupt
+
+    @property
+    def failed(self) -> list[Published]:
+        return [p for p in self.published if p.status in ("failed", "conflict", "skipped")]
 
 
 REGISTRY_ENV = ("DK_REGISTRY", "DKB_REGISTRY")      # dk's name first; dkb's stays as an alias
@@ -54,19 +72,20 @@ def repository_for(prefix: str, namespace: str | None, name: str) -> str:
     return "/".join(part.strip("/") for part in (prefix or "", namespace or "", name) if part and part.strip("/"))
 
 
-def connect(host: str, *, plain_http: bool, insecure: bool) -> Any:
+def connect(host: str, *, plain_http: bool, insecure: bool, limits: Any = None) -> Any:
     """A registry client that has answered /v2/. `insecure` is dk's `--insecure`: TLS without
-    certificate checks, and plain HTTP when the registry has no TLS at all."""
+    certificate checks, and plain HTTP when the registry has no TLS at all. `limits` is a
+    RegistryLimits (timeouts, retries, the run's circuit breaker)."""
     from dkbuild.oci.registry import RegistryClient
     from dkbuild.oci.registry_errors import TlsError
 
-    client = RegistryClient(host, plain_http=plain_http, insecure=insecure)
+    client = RegistryClient(host, plain_http=plain_http, insecure=insecure, limits=limits)
     try:
         client.ping()
     except TlsError:
         if not insecure or plain_http:
             raise
-        client = RegistryClient(host, plain_http=True, insecure=True)
+        client = RegistryClient(host, plain_http=True, insecure=True, limits=limits)
         client.ping()
     return client
 
@@ -91,8 +110,39 @@ class Publisher:
     dry_run: bool = False
     revision: dict[str, str] | None = None
 
+    def publish_all(self, results: list[Any], progress: Any) -> PublishRun:
+        """Publish target by target, reporting each to `progress`. Stops at once when the registry
+        stops answering (the client's circuit breaker opened) or on Ctrl-C: what was published is
+        complete (a manifest goes up only after everything it references), the rest is listed as
+        not attempted, and running publish again finishes the job."""
+        import time
+
+        run = PublishRun([])
+        try:
+            for number, result in enumerate(results):
+                progress.started(result)
+                start = time.monotonic()
+                out = self.publish(result)
+                out.duration = time.monotonic() - start
+                run.published.append(out)
+                stopped = self.client.gave_up() if self.client is not None else None
+                if stopped is not None and out.status == "failed":
+                    out.errors = ["not finished: the run stopped here (its error says why)"]
+                progress.finished(out)
+                if stopped is not None:
+                    run.stopped = stopped
+                    run.not_attempted = [r.label for r in results[number + 1:]]
+                    break
+        except KeyboardInterrupt as exc:
+            run.stopped = exc
+            run.not_attempted = [r.label for r in results[len(run.published):]]
+        finally:
+            progress.close()
+        return run
+
     def publish(self, result: Any) -> Published:
         from dkbuild.governance.values import is_semver
+        from dkbuild.oci.layout import CorruptBlob, MissingBlob
         from dkbuild.oci.registry import RegistryError
 
         if result.status == "failed" and "package" not in result.descriptors:
@@ -142,6 +192,9 @@ class Publisher:
         except RegistryError as exc:
             out.status = "failed"
             out.errors.append(str(exc))
+        except (CorruptBlob, MissingBlob) as exc:
+            out.status = "failed"
+            out.errors.append(f"{exc}; nothing of it was uploaded: run `dkb publish` again to rebuild and push it")
         return out
 
     def _push(self, repo: str, tag: str, desc: dict[str, Any]) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dkbuild.engine.cache import CacheEntry
+from dkbuild.oci.breaker import RegistryLimits
 from dkbuild.oci.jsoncanon import canonical_bytes, descriptor
 
 CACHE_ARTIFACT_TYPE = "application/vnd.dkbuild.cache.v1"
@@ -63,10 +64,12 @@ class RemoteCacheSettings:
     required: bool = False
     plain_http: bool = False
     signing_key: bytes | None = None
+    limits: RegistryLimits = RegistryLimits()
 
     @classmethod
     def resolve(cls, flag: str | None, write: bool, required: bool, plain_http: bool, config_url: str | None,
-                env: dict[str, str] | None = None) -> "RemoteCacheSettings | None":
+                env: dict[str, str] | None = None,
+                limits: RegistryLimits | None = None) -> "RemoteCacheSettings | None":
         """Flag > DKB_REMOTE_CACHE > workspace.toml [cache] remote. The URL is checked here, before
         any work (RemoteCacheLocationError)."""
         env = dict(os.environ) if env is None else env
@@ -79,7 +82,7 @@ class RemoteCacheSettings:
         parse_remote_location(location, "--remote-cache" if flag else
                               "DKB_REMOTE_CACHE" if env.get("DKB_REMOTE_CACHE") else "[cache] remote")
         key = env.get("DKB_CACHE_SIGNING_KEY")
-        return cls(location, write, required, plain_http, key.encode() if key else None)
+        return cls(location, write, required, plain_http, key.encode() if key else None, limits or RegistryLimits())
 
 
 @dataclass
@@ -96,7 +99,8 @@ class RemoteCache:
         from dkbuild.oci.registry import RegistryClient
 
         registry, repository = parse_remote_location(settings.location)
-        return cls(settings, RegistryClient(registry, plain_http=settings.plain_http), repository)
+        return cls(settings, RegistryClient(registry, plain_http=settings.plain_http, limits=settings.limits),
+                   repository)
 
     # --- failure policy ------------------------------------------------------------------------
 

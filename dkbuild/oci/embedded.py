@@ -81,6 +81,10 @@ class EmbeddedRegistry:
     def __repr__(self) -> str:
         return f"EmbeddedRegistry({str(self.root)!r})"
 
+    def gave_up(self) -> None:
+        """Local files: never stops answering (RegistryClient's circuit breaker has nothing to do here)."""
+        return None
+
     # --- reads -----------------------------------------------------------------------------------
 
     def pull_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str] | None:

@@ -9,7 +9,8 @@ that, with nothing to install and nothing heavy to import.
 
 Contract:
 - every network call has a timeout; connection errors, timeouts, 429 and 5xx are retried a bounded
-  number of times with exponential backoff, 4xx are not;
+  number of times with exponential backoff, 4xx are not; a circuit breaker bounds them per run, so
+  a registry that stopped answering fails every later call at once (oci/breaker.py);
 - every byte read is verified: blobs and manifests against their digest, the registry's
   Docker-Content-Digest against ours;
 - a manifest is pushed only after everything it references, so a tag never points at an incomplete
@@ -21,6 +22,7 @@ Contract:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -30,13 +32,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
+from dkbuild.oci.breaker import Breaker, RegistryLimits
 from dkbuild.oci.reference import DIGEST_RE, REPOSITORY_RE, TAG_RE
-from dkbuild.oci.registry_errors import (AuthError, DigestMismatch, NotFound, RegistryError, RegistryUnavailable,
-                                         TlsError, TransientError, parse_challenges)
+from dkbuild.oci.registry_errors import (AuthError, BlobsNotVisible, CircuitOpen, DigestMismatch, NotFound,
+                                         RegistryError, RegistryUnavailable, TlsError, TransientError,
+                                         parse_challenges)
 
 if TYPE_CHECKING:
     import http.client
@@ -54,6 +58,7 @@ INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 MAX_MANIFEST_BYTES = 4 << 20      # what registries accept, and what we are willing to buffer
 MAX_SMALL_BODY = 4 << 20          # tag lists, token answers
 MAX_ERROR_BODY = 64 << 10
+MANIFEST_ROUNDS = 4               # PUTs of one manifest whose blobs the registry briefly cannot see
 CHUNK = 1 << 20
 USER_AGENT = "dkb/0.1 (+python http.client)"
 
@@ -96,16 +101,20 @@ class RegistryClient:
 
     def __init__(self, registry: str, *, plain_http: bool = False, insecure: bool = False,
                  credentials: Credentials | None | Literal["auto"] = "auto",
-                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
-                 progress: Progress | None = None):
+                 limits: RegistryLimits | None = None, timeout: float | None = None, retries: int | None = None,
+                 backoff: float = 0.2, progress: Progress | None = None):
         if not registry or "/" in registry:
             raise ValueError(f"registry must be host[:port], got {registry!r}")
+        limits = limits or RegistryLimits()
+        limits = replace(limits, timeout=limits.timeout if timeout is None else timeout,
+                         retries=max(0, limits.retries if retries is None else retries))
         self.registry = registry
         self.plain_http = plain_http
         self.insecure = insecure
-        self.timeout = timeout
-        self.retries = max(0, retries)
+        self.timeout = limits.timeout
+        self.retries = limits.retries
         self.backoff = backoff
+        self.breaker = Breaker(limits)
         self.progress = progress
         self.base = f"{'http' if plain_http else 'https'}://{registry}"
         self.requests: Counter[str] = Counter()      # "POST", "PUT", ... and "blob-upload"
@@ -116,6 +125,7 @@ class RegistryClient:
         self._tokens: dict[str, tuple[str, float]] = {}
         self._local = threading.local()
         self._ssl_context: Any = None
+        self._has_referrers_api: bool | None = None   # learnt from the first referrer pushed
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.base!r})"
@@ -138,30 +148,37 @@ class RegistryClient:
             return False
         raise self._unexpected(f"check blob {digest}", repo, reply)
 
-    def manifest_exists(self, repo: str, ref: str) -> bool:
+    def manifest_digest(self, repo: str, ref: str) -> str | None:
+        """What `ref` names, by a HEAD: its Docker-Content-Digest ("" if the registry does not say),
+        or None when there is no such manifest."""
         self._check(repo, ref=ref)
         reply = self._call("HEAD", f"/v2/{repo}/manifests/{ref}", op=f"check manifest {ref}", repo=repo,
                            scope=_scope(repo, "pull"), headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
         if reply.status == 200:
-            return True
+            return reply.headers.get("Docker-Content-Digest") or ""
         if reply.status == 404:
-            return False
+            return None
         raise self._unexpected(f"check manifest {ref}", repo, reply)
 
     def push_blob(self, repo: str, digest: str, data: bytes | Path) -> bool:
         """Upload a blob (monolithic POST + PUT ?digest=), streaming from a Path. False if already there."""
         self._check(repo, digest=digest)
-        op = f"push blob {digest}"
         if isinstance(data, (bytes, bytearray, memoryview)):
             data = bytes(data)
             if _digest(data, digest) != digest:
-                raise self._error(DigestMismatch, op, repo, f"the bytes given hash to {_digest(data, digest)}")
-            size = len(data)
+                raise self._error(DigestMismatch, f"push blob {digest}", repo,
+                                  f"the bytes given hash to {_digest(data, digest)}")
         else:
             data = Path(data)
-            size = data.stat().st_size          # a missing local file is a local problem: OSError
+            data.stat()                         # a missing local file is a local problem: OSError
         if self.blob_exists(repo, digest):
             return False
+        self._upload_blob(repo, digest, data)
+        return True
+
+    def _upload_blob(self, repo: str, digest: str, data: bytes | Path) -> None:
+        op = f"push blob {digest}"
+        size = len(data) if isinstance(data, bytes) else data.stat().st_size
 
         def body() -> bytes | _ProgressReader:
             if isinstance(data, bytes):
@@ -181,6 +198,11 @@ class RegistryClient:
             done = self._attempt("PUT", url, op=op, repo=repo, scope=_scope(repo, "pull,push"), body=body,
                                  headers={"Content-Type": "application/octet-stream",
                                           "Content-Length": str(size)})
+            if done.status == 404 and b"BLOB_UPLOAD_" in done.body:
+                # The session is gone: an earlier attempt whose answer was lost may have committed it.
+                if self.blob_exists(repo, digest):
+                    return
+                raise TransientError(f"the registry lost the upload session ({_error_detail(done.body)})")
             if done.status != 201:
                 raise self._unexpected(op, repo, done)
             announced = done.headers.get("Docker-Content-Digest")
@@ -189,7 +211,6 @@ class RegistryClient:
                 raise self._error(DigestMismatch, op, repo, f"the registry stored it as {announced or location}")
 
         self._retrying(op, repo, attempt)
-        return True
 
     def pull_blob(self, repo: str, digest: str) -> bytes:
         """The blob's bytes, verified against the digest (DigestMismatch otherwise)."""
@@ -240,6 +261,9 @@ class RegistryClient:
                               f"at most {MAX_MANIFEST_BYTES}")
         reply = self._call("PUT", f"/v2/{repo}/manifests/{ref}", op=op, repo=repo, scope=_scope(repo, "pull,push"),
                            headers={"Content-Type": media_type}, body=data)
+        if reply.status == 400 and b"MANIFEST_BLOB_UNKNOWN" in reply.body:
+            raise self._error(BlobsNotVisible, op, repo, f"the registry does not see every blob it references: "
+                              f"{_error_detail(reply.body)}", 400)
         if reply.status not in (200, 201):
             raise self._unexpected(op, repo, reply)
         announced = reply.headers.get("Docker-Content-Digest") or ""
@@ -247,8 +271,10 @@ class RegistryClient:
             raise self._error(DigestMismatch, op, repo, f"the registry stored it as {announced}, "
                               f"but the bytes sent hash to {digest}")
         subject = _json_object(data).get("subject")
-        if isinstance(subject, dict) and subject.get("digest") and not reply.headers.get("OCI-Subject"):
-            self._add_to_referrers_tag(repo, subject["digest"], data, media_type)
+        if isinstance(subject, dict) and subject.get("digest"):
+            self._has_referrers_api = bool(reply.headers.get("OCI-Subject"))
+            if not self._has_referrers_api:
+                self._add_to_referrers_tag(repo, subject["digest"], data, media_type)
         return digest
 
     def tags(self, repo: str, *, page_size: int | None = None) -> list[str]:
@@ -333,24 +359,49 @@ class RegistryClient:
         if not top and digest in seen:
             return digest
         seen.add(digest)
-        if not top and self.manifest_exists(repo, digest):
-            return digest     # a registry holds a manifest only with everything it references
+        # A registry holds a manifest only with everything it references: one that already names
+        # this digest (under this tag) needs no PUT, so an unchanged re-publish writes nothing.
+        if self.manifest_digest(repo, tag or digest) in ({digest, ""} if tag is None else {digest}):
+            if isinstance(manifest.get("subject"), dict) and not self._referrers_api(repo, digest):
+                # a run that died between this manifest and its referrers index entry left it unlisted
+                self._add_to_referrers_tag(repo, manifest["subject"]["digest"], data, media_type)
+            return digest
+        for round_ in range(MANIFEST_ROUNDS):
+            self._push_children(layout, manifest, media_type, repo, seen if round_ == 0 else set())
+            try:
+                return self.push_manifest(repo, tag or digest, data, media_type)
+            except BlobsNotVisible:
+                # Another publisher of the same blobs is rewriting their links right now (a
+                # filesystem-backed registry writes them in place): check them again and retry.
+                if round_ == MANIFEST_ROUNDS - 1:
+                    raise
+                time.sleep(self.backoff * 2 ** round_)
+        raise AssertionError("unreachable")
+
+    def _push_children(self, layout: OciLayout, manifest: dict[str, Any], media_type: str, repo: str,
+                       seen: set[str]) -> None:
         if media_type in INDEX_MEDIA_TYPES or "manifests" in manifest:
             for child in manifest.get("manifests") or []:
                 self._push_tree(layout, child, repo, None, seen)
-        else:
-            for blob in [manifest.get("config"), *(manifest.get("layers") or [])]:
-                if not blob or blob["digest"] in seen:
-                    continue
-                seen.add(blob["digest"])
-                path = layout.blob_path(blob["digest"])
-                if blob.get("urls") and not path.exists():
-                    continue     # a non-distributable layer that lives elsewhere
-                if not path.exists():
-                    from dkbuild.oci.layout import MissingBlob
-                    raise MissingBlob(blob["digest"])
-                self.push_blob(repo, blob["digest"], path)
-        return self.push_manifest(repo, tag or digest, data, media_type)
+            return
+        for blob in [manifest.get("config"), *(manifest.get("layers") or [])]:
+            if not blob or blob["digest"] in seen:
+                continue
+            seen.add(blob["digest"])
+            path = layout.blob_path(blob["digest"])
+            if blob.get("urls") and not path.exists():
+                continue     # a non-distributable layer that lives elsewhere
+            if not path.exists():
+                from dkbuild.oci.layout import MissingBlob
+                raise MissingBlob(blob["digest"])
+            if self.blob_exists(repo, blob["digest"]):
+                continue
+            # Hash it before sending: a blob corrupted in place (same size and mtime, so its cache
+            # entry still trusts it) is removed from the layout and never uploaded.
+            if not layout.verify_blob(blob["digest"]):
+                from dkbuild.oci.layout import CorruptBlob
+                raise CorruptBlob(blob["digest"], path)
+            self._upload_blob(repo, blob["digest"], path)
 
     def _store_tree(self, repo: str, data: bytes, media_type: str, layout: OciLayout, seen: set[str]) -> None:
         manifest = _json_object(data)
@@ -421,8 +472,19 @@ class RegistryClient:
 
         self._retrying(op, repo, attempt)
 
+    def _referrers_api(self, repo: str, digest: str) -> bool:
+        """Whether the registry keeps referrers itself (OCI 1.1), asked once per client."""
+        if self._has_referrers_api is None:
+            reply = self._call("GET", f"/v2/{repo}/referrers/{digest}", op=f"list referrers of {digest}", repo=repo,
+                               scope=_scope(repo, "pull"), headers={"Accept": OCI_INDEX}, limit=MAX_MANIFEST_BYTES)
+            content_type = (reply.headers.get("Content-Type") or "").split(";")[0].strip()
+            self._has_referrers_api = reply.status == 200 and content_type == OCI_INDEX
+        return self._has_referrers_api
+
     def _add_to_referrers_tag(self, repo: str, subject: str, data: bytes, media_type: str) -> None:
-        """The referrers tag schema: keep an index at `sha256-<hex>` listing the subject's referrers."""
+        """The referrers tag schema: keep an index at `sha256-<hex>` listing the subject's referrers.
+        The index is read, extended and written back, so another publisher may overwrite our entry
+        in between: it is read again afterwards, and the update redone until the entry is there."""
         manifest = _json_object(data)
         entry: dict[str, Any] = {"mediaType": media_type, "digest": _sha256(data), "size": len(data)}
         artifact_type = manifest.get("artifactType") or (manifest.get("config") or {}).get("mediaType")
@@ -431,13 +493,22 @@ class RegistryClient:
         if manifest.get("annotations"):
             entry["annotations"] = manifest["annotations"]
         tag = _referrers_tag(subject)
-        current = self.pull_manifest(repo, tag)
-        index = _json_object(current[0]) if current else {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
-        if any(m.get("digest") == entry["digest"] for m in index.get("manifests") or []):
-            return
-        index["manifests"] = [*(index.get("manifests") or []), entry]
-        body = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
-        self.push_manifest(repo, tag, body, OCI_INDEX)
+        for round_ in range(MANIFEST_ROUNDS + 1):
+            current = self.pull_manifest(repo, tag)
+            index = _json_object(current[0]) if current else {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                                               "manifests": []}
+            if any(m.get("digest") == entry["digest"] for m in index.get("manifests") or []):
+                return
+            if round_ == MANIFEST_ROUNDS:
+                break
+            if round_:
+                time.sleep(self.backoff * (1 + random.random()))
+            index["manifests"] = [*(index.get("manifests") or []), entry]
+            body = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
+            with contextlib.suppress(BlobsNotVisible):      # as in _push_tree: look again, then retry
+                self.push_manifest(repo, tag, body, OCI_INDEX)
+        raise self._error(RegistryError, f"list referrer {entry['digest']}", repo,
+                          f"the referrers index {tag} kept being rewritten by another publisher; run again")
 
     # --- requests, retries, auth -------------------------------------------------------------------
 
@@ -455,22 +526,43 @@ class RegistryClient:
     def _retrying(self, op: str, repo: str, attempt: Callable[[], T]) -> T:
         delay = self.backoff
         for number in range(self.retries + 1):
+            if self.breaker.open:
+                raise self._error(CircuitOpen, op, repo, f"not tried: the registry stopped answering earlier in "
+                                  f"this run: {self.breaker.reason}", hint=self._down_hint())
+            started = time.monotonic()
             try:
-                return attempt()
+                result = attempt()
             except TransientError as exc:
                 last = exc
-                if number == self.retries:
+                if self.breaker.failed(started, f"{op} at {repo or '/v2/'}: {exc}") or number == self.retries:
                     break
                 wait = delay * (0.75 + random.random() / 2)
                 if exc.retry_after is not None:
                     wait = max(wait, min(exc.retry_after, 5.0))
                 time.sleep(wait)
                 delay *= 2
-        attempts = self.retries + 1
-        raise self._error(RegistryUnavailable, op, repo,
-                          f"{last} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})",
-                          last.status,
-                          hint=f"is a registry running and reachable at {self.base}?")
+                continue
+            except RegistryError:
+                self.breaker.answered()        # an answer, if not the one hoped for: the registry is there
+                raise
+            self.breaker.answered()
+            return result
+        attempts = number + 1
+        detail = f"{last} (gave up after {attempts} attempt{'s' if attempts > 1 else ''}"
+        if self.breaker.open:
+            detail += f"; {self.breaker.cause}; no more requests to this registry in this run"
+        raise self._error(RegistryUnavailable, op, repo, detail + ")", last.status, hint=self._down_hint())
+
+    def gave_up(self) -> RegistryUnavailable | None:
+        """Why this client stopped trying the registry for the rest of the run, or None."""
+        if not self.breaker.open:
+            return None
+        return RegistryUnavailable(self._scrub(f"{self.registry} stopped answering: {self.breaker.reason}"),
+                                   hint=self._down_hint(), registry=self.registry)
+
+    def _down_hint(self) -> str:
+        return (f"is a registry running and reachable at {self.base}? (limits: [registry] timeout, retries, "
+                "give_up_after, max_failures)")
 
     def _attempt(self, method: str, url: str, *, op: str, repo: str, scope: str,
                  headers: dict[str, str] | None = None, body: Any = None, limit: int = MAX_ERROR_BODY,
@@ -521,7 +613,8 @@ class RegistryClient:
             else:
                 data = self._read(resp, url, limit if 200 <= status < 300 else MAX_ERROR_BODY,
                                   must_fit=200 <= status < 300)
-            if status == 400 and "DIGEST_INVALID" in data.decode("utf-8", "replace"):
+            text = data.decode("utf-8", "replace")
+            if status == 400 and "DIGEST_INVALID" in text and "MANIFEST_BLOB_UNKNOWN" not in text:
                 raise self._error(DigestMismatch, op, repo, f"the registry rejected the content: "
                                   f"{_error_detail(data)}", status)
             return _Reply(status, resp.headers, data, url)
@@ -744,11 +837,14 @@ class RegistryClient:
     def _error(self, cls: type[RegistryError], op: str, repo: str, detail: str, status: int | None = None,
                hint: str = "") -> RegistryError:
         where = f"{self.registry}/{repo}" if repo else self.registry
-        message = f"{op} at {where}: {detail}"
+        return cls(self._scrub(f"{op} at {where}: {detail}"), status=status, hint=self._scrub(hint),
+                   registry=self.registry, repository=repo, operation=op)
+
+    def _scrub(self, text: str) -> str:
         for secret in self._secrets():
             if len(secret) >= 3:
-                message, hint = message.replace(secret, "***"), hint.replace(secret, "***")
-        return cls(message, status=status, hint=hint, registry=self.registry, repository=repo, operation=op)
+                text = text.replace(secret, "***")
+        return text
 
     def _unexpected(self, op: str, repo: str, reply: _Reply) -> RegistryError:
         detail = _error_detail(reply.body) or "no detail"

@@ -25,6 +25,10 @@ class RegistryUnavailable(RegistryError):
     """Refused, timed out, or 5xx after the bounded retries."""
 
 
+class CircuitOpen(RegistryUnavailable):
+    """Not even tried: the registry stopped answering earlier in the run (see oci/breaker.py)."""
+
+
 class TlsError(RegistryError):
     """The TLS handshake failed (e.g. the registry speaks plain HTTP, or its certificate is not trusted)."""
 
@@ -35,6 +39,10 @@ class AuthError(RegistryError):
 
 class NotFound(RegistryError):
     pass
+
+
+class BlobsNotVisible(RegistryError):
+    """A manifest PUT answered MANIFEST_BLOB_UNKNOWN: a blob it references is not (yet) visible."""
 
 
 class DigestMismatch(RegistryError):
