@@ -5,8 +5,9 @@ from typing import Any
 
 import click
 
-from dkbuild.cli.build import build_options, print_summary, run_build
-from dkbuild.cli.common import PatternCommand, complete_labels, emit_json
+from dkbuild.cli.build import build_options, interrupted_build, print_summary, run_build
+from dkbuild.cli.common import PatternCommand, complete_labels, emit_json, exit_interrupted
+from dkbuild.engine.counts import DRY_PUBLISH_STATUSES, PUBLISH_STATUSES, count_statuses, format_counts
 
 
 @click.command("publish", cls=PatternCommand)
@@ -35,8 +36,7 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     if output == "text":
         print_summary(outcome.report, dry_run=False)
     if outcome.interrupted:
-        click.echo("✗ not publishing: the build was interrupted", err=True)
-        sys.exit(130)
+        exit_interrupted(f"nothing was published; {interrupted_build(outcome.report)}")
     if outcome.store is None:       # every selected target was blocked: nothing was built
         click.echo("✗ nothing was published: no selected target could be built", err=True)
         sys.exit(1)
@@ -47,20 +47,29 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
         location = registry_location(registry, settings.url)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    published: list[Any] = []
     try:
-        client = EmbeddedRegistry(loaded.workspace.root) if location.embedded else connect(
-            location.host, plain_http=kw["plain_http"] or settings.plain_http, insecure=insecure or settings.insecure)
-    except RegistryError as exc:
-        click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""), err=True)
-        click.echo("✗ nothing was published", err=True)
-        sys.exit(1)
-    publisher = Publisher(client, location.host, location.prefix, outcome.store.layout, loaded.graph, tag, dry_run,
-                          source_revision(loaded.workspace.root))
-    published = [publisher.publish(r) for r in outcome.results]
+        try:
+            client = EmbeddedRegistry(loaded.workspace.root) if location.embedded else connect(
+                location.host, plain_http=kw["plain_http"] or settings.plain_http,
+                insecure=insecure or settings.insecure)
+        except RegistryError as exc:
+            click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""),
+                       err=True)
+            click.echo("✗ nothing was published", err=True)
+            sys.exit(1)
+        publisher = Publisher(client, location.host, location.prefix, outcome.store.layout, loaded.graph, tag,
+                              dry_run, source_revision(loaded.workspace.root))
+        for result in outcome.results:
+            published.append(publisher.publish(result))
+    except KeyboardInterrupt:
+        done = format_counts(_summary(published, dry_run))
+        exit_interrupted(f"published {len(published)} of {len(outcome.results)} target(s) ({done}); a tag "
+                         "appears only once its manifest is complete, so publishing again pushes the rest")
     failed = [p for p in published if p.status in ("failed", "conflict", "skipped")]
     if output == "json":
         emit_json({"build": outcome.report, "registry": describe(location, loaded.workspace.root),
-                   "published": [p.to_json() for p in published], "summary": _summary(published)})
+                   "published": [p.to_json() for p in published], "summary": _summary(published, dry_run)})
     else:
         for p in published:
             size = f"{p.size:,} B" if p.size else ""
@@ -69,7 +78,7 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
                 click.echo(f"{p.image['status']:<10} {p.image['reference']}  {p.image['digest'][:19]}")
             for error in p.errors:
                 click.echo(f"           {error}", err=True)
-        click.echo(("✗ " if failed else "✓ ") + ", ".join(f"{n} {k}" for k, n in _summary(published).items()))
+        click.echo(("✗ " if failed else "✓ ") + format_counts(_summary(published, dry_run)))
         if location.embedded:
             _where_embedded(loaded.workspace.root, published, dry_run)
     sys.exit(1 if failed else 0)
@@ -88,8 +97,5 @@ def _where_embedded(root: Any, published: list[Any], dry_run: bool) -> None:
     click.echo(f"  {REAL_REGISTRY_HINT}")
 
 
-def _summary(published: list[Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for p in published:
-        counts[p.status] = counts.get(p.status, 0) + 1
-    return dict(sorted(counts.items()))
+def _summary(published: list[Any], dry_run: bool) -> dict[str, int]:
+    return count_statuses((p.status for p in published), DRY_PUBLISH_STATUSES if dry_run else PUBLISH_STATUSES)

@@ -7,6 +7,7 @@ import threading
 from typing import Protocol, TextIO
 
 from dkbuild.engine.action import Action, ActionResult
+from dkbuild.engine.counts import BUILD_STATUSES, count_statuses
 
 
 class Progress(Protocol):
@@ -48,7 +49,7 @@ class RichProgress:
                        console=self.console, transient=True)
         self.task = self.bar.add_task("building", total=total)
         self.running: list[str] = []
-        self.counts = {"built": 0, "cached": 0, "remote": 0, "failed": 0}
+        self.counts = count_statuses((), BUILD_STATUSES)
         self.lock = threading.Lock()
         self.bar.start()
 
