@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,27 @@ class LineageConfigError(ValueError):
     """The lineage transport cannot be set up from the configuration given."""
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """`url` with the password (or a bare token) in its userinfo replaced by ***."""
     parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return urlunsplit((parts.scheme, f"{user}:***@{host}" if colon else f"***@{host}", parts.path, parts.query,
+                       parts.fragment))
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s]+)@")
+
+
+def _redact_text(text: str) -> str:
+    """Any URL's userinfo in a message (an exception's text may quote the URL) redacted."""
+    return _USERINFO.sub(lambda m: redact_url(m.group(1) + m.group(2) + "@"), text)
+
+
+FIX = ("start the backend, or point --url / OPENLINEAGE_URL / [lineage] url at one that is up; "
+       "then resend the spooled events with `dkb lineage replay`")
 
 
 class _Console:
@@ -57,7 +73,7 @@ def _http_transport(url: str, api_key: str | None, timeout: float) -> Any:
 
     parts = urlsplit(url)
     if not (parts.scheme in ("http", "https") and parts.netloc):
-        raise LineageConfigError(f"invalid lineage URL {_redact(url)!r}: expected http(s)://host[:port]")
+        raise LineageConfigError(f"invalid lineage URL {redact_url(url)!r}: expected http(s)://host[:port]")
     path = parts.path.rstrip("/")
     if path.endswith("/" + ENDPOINT) or path == "/" + ENDPOINT:
         base, endpoint = urlunsplit((parts.scheme, parts.netloc, path, "", "")), ""
@@ -82,6 +98,7 @@ class Emitter:
         self.warnings: list[str] = []
         self.delivered = 0
         self.spooled = 0
+        self.failures: dict[str, str] = {}     # backend → its first failure
         self._spool: Any = None
 
     def emit(self, event: dict[str, Any]) -> bool:
@@ -91,6 +108,7 @@ class Emitter:
                 backend.emit(event)
             except Exception as exc:  # noqa: BLE001 - a lineage backend never fails the caller
                 ok = False
+                self.failures.setdefault(name, _describe(exc))
                 self.warnings.append(f"lineage {name} transport failed: {_describe(exc)}")
         if ok:
             self.delivered += 1
@@ -116,6 +134,17 @@ class Emitter:
             except Exception as exc:  # noqa: BLE001
                 self.warnings.append(f"closing lineage {name} transport: {_describe(exc)}")
 
+    def shortfall(self, total: int) -> str | None:
+        """None when all `total` events were delivered; else what a command ends with: how many of
+        them got where (named without a password), why not, where the rest went, and the fix."""
+        if self.delivered >= total:
+            return None
+        why = "; ".join(f"{name}: {_condense(reason)}" for name, reason in self.failures.items())
+        kept = (f"{self.spooled} spooled to {self.spool_path}" if self.spooled else "none could be spooled") \
+            if self.spool_path is not None else f"{total - self.delivered} left in the spool"
+        return (f"✗ delivered {self.delivered} of {total} OpenLineage events via {self.description}"
+                f"{f' ({why})' if why else ''}; {kept}\n  fix: {FIX}")
+
     def __enter__(self) -> "Emitter":
         return self
 
@@ -123,8 +152,14 @@ class Emitter:
         self.close()
 
 
+def _condense(reason: str) -> str:
+    """The telling part of a transport error: "Connection refused" rather than urllib3's retry story."""
+    errno = re.search(r"\[Errno -?\d+\] ([^\"')]+)", reason)
+    return errno.group(1).strip() if errno else reason
+
+
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    text = _redact_text(f"{type(exc).__name__}: {exc}")
     return text if len(text) < 300 else text[:297] + "..."
 
 
@@ -167,8 +202,8 @@ def make_emitter(workspace: Any, *, transport: str | None = None, url: str | Non
         backends.append(("http", _http_transport(target, api_key, timeout)))
     if kind == "console":
         backends.append(("console", _Console()))
-    where = {"file": str(file_path), "http": _redact(target or ""), "console": "stdout",
-             "composite": f"{file_path} + {_redact(target or '')}"}[kind]
+    where = {"file": str(file_path), "http": redact_url(target or ""), "console": "stdout",
+             "composite": f"{file_path} + {redact_url(target or '')}"}[kind]
     return Emitter(backends, spool_path(workspace) if spool else None, f"{kind} → {where}")
 
 
