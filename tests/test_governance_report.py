@@ -337,17 +337,21 @@ def test_lineage_view_answers_clicks_typing_wheel_and_drag(big_report, tmp_path:
         full = viewbox()
         target = sorted(p["name"] for p in doc["packages"] if p["reads"] and p["writes"])[7]
         browser.click(*centre(f'g[data-id="t:{target}"] rect'))
+        browser.wait_for("document.getElementById('lineage').hasAttribute('data-focus')")
         assert browser.js("location.hash") == f"#focus=t%3A{target}" and target in status()
         assert browser.js(f"document.querySelector('g[data-id=\"t:{target}\"]').classList.contains('focus')")
         assert viewbox()[2] < full[2]
         browser.key("Escape")
+        browser.wait_for("!document.getElementById('lineage').hasAttribute('data-focus')")
         assert browser.js("location.hash") == "" and viewbox() == full
         browser.js("document.getElementById('lineage-search').focus()")
         browser.type("ledger")
+        browser.wait_for("document.querySelectorAll('g.node.match').length > 0")
         hits = sum("ledger" in n for n in [p["name"] for p in doc["packages"]] + [d["name"] for d in doc["datasets"]])
         assert hits and f"{hits} of" in status()
         assert browser.js("document.querySelectorAll('g.node.match').length") == hits
         browser.click(*centre("#lineage-all"))
+        browser.wait_for("document.getElementById('lineage-search').value === ''")
         assert browser.js("document.querySelectorAll('g.node.match, g.node.dim').length") == 0
         x, y = centre("#lineage svg")
         browser.wheel(x, y, -300)

@@ -119,7 +119,8 @@ def test_gc_evicts_least_recently_used(tmp_path: Path, dkb) -> None:
     assert [p.name for p in store.cache.dir.glob("*.json")] == [entries[-1].name]
     assert {"sha256:" + p.name for p in store.layout.blobs.iterdir()} == {b["digest"] for b in keep["blobs"]}
     assert len(store.layout.refs()) == 2     # the kept package's label ref and dk's <name>:<version>
-    assert dkb("build", "--output", "json", cwd=root).json()["summary"] == {"total": 3, "built": 2, "cached": 1, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
+    assert dkb("build", "--output", "json", cwd=root).json()["summary"] == {
+        "total": 3, "built": 2, "cached": 1, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
 
 
 def test_gc_cli_and_parsing(tmp_path: Path, dkb) -> None:

@@ -109,8 +109,8 @@
     });
     state.delete("zoom");
     var hash = state.toString();
-    if ("#" + hash === location.hash || (!hash && !location.hash)) apply();
-    else location.hash = hash;
+    if ("#" + hash !== location.hash && (hash || location.hash)) location.hash = hash;
+    apply();                           // now, not when "hashchange" comes (that one re-applies the same)
   }
 
   function point(ev) {
