@@ -195,7 +195,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     selected -= set(blocked)
     if refused and not any(rules.rule_of(loaded.graph.nodes[n]) is not None for n in selected):
         # Nothing left to build: write nothing, not even an empty store.
-        document = report(refused, time.monotonic() - started, False, options.shard)
+        document = report(refused, time.monotonic() - started, False, options.shard, dry_run=options.dry_run)
         return BuildOutcome(loaded, lint_report, refused, document, None, False, [])
     store = LocalStore(loaded.workspace.cache_dir)
     stamp_data = stamp_info(loaded.workspace) if stamp else None
@@ -221,7 +221,7 @@ def build(loaded: Loaded, patterns: list[str], options: Any, *, since: str | Non
     store.history.flush()
     if not options.dry_run:
         tag_results(store, results)
-    document = report(results, time.monotonic() - started, interrupted, options.shard)
+    document = report(results, time.monotonic() - started, interrupted, options.shard, dry_run=options.dry_run)
     if memo is not None and not interrupted and not any(a.probes_host for a in actions) \
             and all(r.status in ("cached", "hit") and (r.image or {}).get("status") != "failed" for r in results):
         from dkbuild.engine.buildmemo import remember
@@ -264,7 +264,7 @@ def recall_build(loaded: Loaded, patterns: list[str], options: Any, *, since: st
     from dkbuild.engine.build import LocalStore, report
 
     store = LocalStore(loaded.workspace.cache_dir)
-    document = report(noop.results, time.monotonic() - started, False)
+    document = report(noop.results, time.monotonic() - started, False, dry_run=options.dry_run)
     return BuildOutcome(loaded, noop.lint, noop.results, document, store, False, [])
 
 

@@ -211,7 +211,7 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 def _build_steps(step: str, shard: bool, values: dict[str, str]) -> str:
     """A build step and the upload of its report; a shard's report is named after its shard."""
-    report = f"dkb-build-report-${{{{ matrix.shard }}}}.json" if shard else BUILD_REPORT
+    report = "dkb-build-report-${{ matrix.shard }}.json" if shard else BUILD_REPORT
     name = "dkb-build-report-${{ matrix.shard }}" if shard else "dkb-build-report"
     flag = f" --shard ${{{{ matrix.shard }}}}/{values['@SHARDS@']}" if shard else ""
     return _fill(step + _UPLOAD_REPORT, {"@SHARD_FLAG@": flag, "@REPORT@": report, "@REPORT_NAME@": name})

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 class LineageReceiver:
-    def __init__(self, status: int = 201) -> None:
+    """`status` answers every event; `status_of(event)`, when given, answers each one (e.g. to
+    refuse some of them)."""
+
+    def __init__(self, status: int = 201, status_of: Callable[[dict[str, Any]], int] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "event": json.loads(body)})
-                self.send_response(status)
+                event = json.loads(body)
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "event": event})
+                self.send_response(status_of(event) if status_of else status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

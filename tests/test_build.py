@@ -210,7 +210,8 @@ def test_report_file(workspace, dkb, tmp_path: Path) -> None:
     res = dkb("build", "--report", str(report_path), cwd=root)
     assert res.code == 0
     report = json.loads(report_path.read_text())
-    assert report["summary"] == {"total": 2, "built": 2}
+    assert report["summary"] == {"total": 2, "built": 2, "cached": 0, "remote": 0, "failed": 0, "skipped": 0,
+                                 "images_not_built": 0}
     for t in report["targets"]:
         assert set(t) >= {"label", "status", "action_key", "duration_s", "artifacts", "errors"}
 
@@ -219,6 +220,22 @@ def test_plain_progress_lines_when_not_a_tty(workspace, dkb) -> None:
     res = dkb("build", cwd=workspace())
     assert "[1/2]" in res.err and "[2/2]" in res.err
     assert "2 built" in res.out
+
+
+def test_summary_shows_zero_counts_in_text_and_json(workspace, dkb) -> None:
+    """Every count is shown, zeros included, in the same order in text and JSON."""
+    root = workspace()
+    first = dkb("build", cwd=root)
+    assert first.code == 0, first
+    assert "2 built, 0 cached, 0 remote, 0 failed, 0 skipped" in first.out.splitlines()[-1]
+    again = dkb("build", "--output", "json", cwd=root)
+    summary = again.json()["summary"]
+    assert list(summary) == ["total", "built", "cached", "remote", "failed", "skipped", "images_not_built"]
+    assert summary == {"total": 2, "built": 0, "cached": 2, "remote": 0, "failed": 0, "skipped": 0,
+                       "images_not_built": 0}
+    dry = dkb("build", "--dry-run", "--output", "json", cwd=root).json()["summary"]
+    assert dry == {"total": 2, "hit": 2, "miss": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
+    assert "2 hit, 0 miss, 0 failed, 0 skipped" in dkb("build", "--dry-run", cwd=root).out.splitlines()[-1]
 
 
 def test_reproducible_across_clones_paths_mtimes_umask(tmp_path: Path, dkb) -> None:

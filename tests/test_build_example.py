@@ -31,7 +31,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_transform_built(built: Path) -> None:
     report = json.loads((built / "report.json").read_text())
-    assert report["summary"] == {"total": 10, "built": 10}
+    assert report["summary"] == {"total": 10, "built": 10, "cached": 0, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
     images = {t["label"] for t in report["targets"] if "image" in t["artifacts"]}
     assert images == {"//pipelines/audience-export"}
 

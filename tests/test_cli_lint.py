@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from tests.conftest import dataset, transform
+import pytest
+
+from tests.conftest import basic_files, dataset, git, transform, write_tree
 
 # dk rejects a generic-python Transform without spec.image (E232), and so does dkb.
 BROKEN = transform("broken", ["raw"], ["broken-out"])
@@ -68,6 +72,75 @@ def test_sarif_is_valid_for_code_scanning(workspace, dkb, tmp_path: Path) -> Non
         assert not loc["artifactLocation"]["uri"].startswith("/")      # relative to the repo root
         assert loc["region"]["startLine"] >= 1 and loc["region"]["startColumn"] >= 1
         assert result["message"]["text"]
+
+
+def github_sarif_problems(doc: dict[str, Any]) -> list[str]:
+    """What GitHub code scanning requires of an uploaded SARIF file (its "SARIF support" page):
+    version 2.1.0; per run a tool.driver.name and rules with ids; per result a ruleId, message.text
+    and a physical location whose uri is a relative URI reference with a startLine >= 1; base ids
+    defined in originalUriBaseIds as absolute URIs ending in '/'."""
+    problems = []
+    if doc.get("version") != "2.1.0" or "sarif-2.1.0" not in doc.get("$schema", ""):
+        problems.append("not SARIF 2.1.0")
+    for run in doc.get("runs", []):
+        driver = run.get("tool", {}).get("driver", {})
+        if not driver.get("name") or not all(r.get("id") for r in driver.get("rules", [])):
+            problems.append("tool.driver needs a name and rules with ids")
+        bases = run.get("originalUriBaseIds", {})
+        for name, base in bases.items():
+            if not (urlsplit(base.get("uri", "")).scheme == "file" and base["uri"].endswith("/")):
+                problems.append(f"originalUriBaseIds {name}: {base} is not an absolute file: URI ending in /")
+        for result in run.get("results", []):
+            if not result.get("ruleId") or not result.get("message", {}).get("text"):
+                problems.append(f"result without ruleId or message.text: {result}")
+            for loc in result.get("locations", []):
+                art = loc["physicalLocation"]["artifactLocation"]
+                uri = art["uri"]
+                if urlsplit(uri).scheme or uri.startswith("/") or " " in uri or "\\" in uri:
+                    problems.append(f"uri {uri!r} is not a relative URI reference")
+                if art.get("uriBaseId") and art["uriBaseId"] not in bases:
+                    problems.append(f"uriBaseId {art['uriBaseId']} is not defined in originalUriBaseIds")
+                if loc["physicalLocation"].get("region", {}).get("startLine", 1) < 1:
+                    problems.append(f"startLine < 1 in {loc}")
+    return problems
+
+
+@pytest.mark.parametrize("subdir", ["platform/data", "odd dir/ünï", ""])
+def test_sarif_uris_are_relative_to_the_git_root(tmp_path: Path, dkb, subdir: str) -> None:
+    """GitHub resolves a SARIF uri against the repository root: with the workspace in a
+    subdirectory of the repository, the uri must name that subdirectory too (percent-encoded)."""
+    repo = tmp_path / "repo"
+    root = write_tree(repo / subdir, {**basic_files(), "pipelines/broken/dk.yaml": BROKEN})
+    (repo / "README").write_text("the repository root\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for res in (dkb("lint", "-o", "sarif", cwd=root), dkb("-C", str(root), "lint", "-o", "sarif", cwd=elsewhere),
+                dkb("lint", "-o", "sarif", cwd=root / "pipelines")):
+        assert res.code == 1, res
+        doc = res.json()
+        assert github_sarif_problems(doc) == []
+        (run,) = doc["runs"]
+        assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": repo.resolve().as_uri() + "/"}}
+        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+        expected = "/".join(p for p in (subdir, "pipelines/broken/dk.yaml") if p)
+        assert {unquote(u) for u in uris} == {expected}
+        for uri in uris:        # what GitHub does: the repository root joined with the uri
+            assert (repo / unquote(uri)).is_file()
+    json_file = dkb("lint", "-o", "json", cwd=root).json()["diagnostics"][0]["file"]
+    assert json_file == "pipelines/broken/dk.yaml"        # text and JSON stay workspace-relative
+
+
+def test_sarif_outside_git_is_relative_to_the_workspace(workspace, dkb) -> None:
+    root = workspace({"pipelines/broken/dk.yaml": BROKEN})
+    doc = dkb("lint", "-o", "sarif", cwd=root).json()
+    assert github_sarif_problems(doc) == []
+    (run,) = doc["runs"]
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == root.resolve().as_uri() + "/"
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]} == \
+        {"pipelines/broken/dk.yaml"}
 
 
 def test_policy_ignore_silences_codes(workspace, dkb) -> None:

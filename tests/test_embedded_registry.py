@@ -225,7 +225,7 @@ def test_publish_to_a_real_registry_pushes_what_was_built_without_rebuilding(wor
     embedded = published(publish(dkb, root))
     real = publish(dkb, root, "--registry", f"oci://{registry.host}/prefix", "--plain-http")
     assert real.code == 0, real
-    assert real.json()["build"]["summary"] == {"total": 2, "cached": 2}                # nothing rebuilt
+    assert real.json()["build"]["summary"] == {"total": 2, "built": 0, "cached": 2, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}                # nothing rebuilt
     assert real.json()["registry"] == {"url": f"oci://{registry.host}/prefix", "embedded": False}
     for label, p in published(real).items():
         assert p["status"] == "pushed" and p["digest"] == embedded[label]["digest"]

@@ -257,6 +257,12 @@ def test_status_json(setup, tmp_path, dkb) -> None:  # type: ignore[no-untyped-d
         "registry": ingest["environments"]["dev"][0]["registry"], "latest": True}]
     assert [p["branch"] for p in doc["pending"]] == [branch(bare, "promote/publish/dev/c0/1.0.0")]
     assert doc["pending"][0]["title"] == "Promote publish to dev/c0 at version 1.0.0"
+    # the text table shows the short digest per environment (the JSON above has the full one)
+    text = run(root, "status")
+    assert text.exit_code == 0, text.output
+    header, row = (line for line in text.stdout.splitlines() if line.startswith(("PACKAGE", "//pipelines/ingest")))
+    short = digests[("//pipelines/ingest", "1.0.0")][:19]
+    assert row[header.index("dev"):].startswith(f"1.0.0@c0 {short}"), text.stdout
     # a newer published version makes dev "behind"
     assert dkb("publish", "--tag", "1.2.0", "//pipelines/ingest", cwd=root).code == 0
     later = out_json(run(root, "status", "//pipelines/ingest", "-o", "json"))

@@ -62,12 +62,14 @@ def example(tmp_path: Path, name: str) -> Path:
 def live(life: Life) -> dict[str, Any]:
     """One life; returns what the comparison needs."""
     first = life.json("build", "//...")
-    assert first["summary"]["total"] == 10 and "cached" not in first["summary"], first["summary"]
+    assert first["summary"]["total"] == 10 and first["summary"]["cached"] == 0, first["summary"]
     second = life.json("build", "//...")
-    assert second["summary"] == {"total": 10, "cached": 10}                    # every target a cache hit
+    assert second["summary"] == {"total": 10, "built": 0, "cached": 10, "remote": 0, "failed": 0, "skipped": 0,
+                                 "images_not_built": 0}                      # every target a cache hit
 
     published = life.json("publish", "//...")
-    assert published["summary"] == {"pushed": 10}
+    assert published["summary"] == {"pushed": 10, "unchanged": 0, "conflict": 0, "failed": 0, "skipped": 0,
+                                    "not-attempted": 0}
     package = next(p for p in published["published"] if p["label"] == PACKAGE)
 
     promoted = life.json("promote", PACKAGE, "--to", "dev")

@@ -295,7 +295,7 @@ def test_backend_down_spools_then_replay_delivers(dkb, ws_copy: Path) -> None:  
     down = f"http://127.0.0.1:{_free_port()}"
     result = dkb("lineage", "emit", "//pipelines/enrich", "//pipelines/crm-sync", "--transport", "http",
                  "--url", down, cwd=ws_copy)
-    assert result.code == 0, result
+    assert result.code == 1, result
     assert "warning" in result.err and "spooled" in result.err
     spool = ws_copy / ".dkb" / "lineage" / "spool.jsonl"
     spooled = [json.loads(line) for line in spool.read_text().splitlines()]
@@ -303,6 +303,8 @@ def test_backend_down_spools_then_replay_delivers(dkb, ws_copy: Path) -> None:  
     # still down: replay keeps them and says so
     again = dkb("lineage", "replay", "--url", down, cwd=ws_copy)
     assert again.code == 1 and len(spool.read_text().splitlines()) == 6
+    assert again.err.strip().splitlines()[-2].startswith("✗ 6 event(s) still spooled") and down in again.err
+    assert "fix:" in again.err.strip().splitlines()[-1]
     up = LineageReceiver()
     try:
         replayed = dkb("lineage", "replay", "--url", up.url, "--output", "json", cwd=ws_copy)
@@ -313,6 +315,44 @@ def test_backend_down_spools_then_replay_delivers(dkb, ws_copy: Path) -> None:  
     finally:
         up.close()
     assert not spool.exists() or spool.read_text().strip() == ""
+
+
+@pytest.mark.parametrize("userinfo", ["admin:pa55-w0rd@", "tok3n-s3cret@", ""])
+def test_emit_to_a_backend_that_is_down_fails_and_names_it(dkb, ws_copy: Path, userinfo: str) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    url = f"http://{userinfo}127.0.0.1:{port}"
+    for output in ("text", "json"):
+        result = dkb("lineage", "emit", "//pipelines/enrich", "--transport", "http", "--url", url, "-o", output,
+                     cwd=ws_copy)
+        assert result.code == 1, result
+        last = result.err.strip().splitlines()
+        assert any(line.startswith("✗ delivered 0 of 4 OpenLineage events") for line in last), result
+        assert f"127.0.0.1:{port}" in result.err and "4 spooled" in result.err
+        assert "fix:" in result.err and "dkb lineage replay" in result.err
+        secret = userinfo.rstrip("@").partition(":")[2] or userinfo.rstrip("@")
+        if secret:
+            assert secret not in result.out + result.err
+            assert "<redacted>@127.0.0.1" in result.err
+        assert "Traceback" not in result.err
+        if output == "json":
+            doc = result.json()
+            assert (doc["delivered"], doc["events"], doc["spooled"]) == (0, 4, 4)
+            assert doc["undelivered"] == 4 and "127.0.0.1" in doc["error"]
+            assert not secret or secret not in json.dumps(doc)
+
+
+def test_partial_delivery_is_reported_as_such(dkb, ws_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    picky = LineageReceiver(status_of=lambda event: 400 if "job" in event else 201)    # refuses job events
+    try:
+        result = dkb("lineage", "emit", "//pipelines/enrich", "//pipelines/crm-sync", "--transport", "http",
+                     "--url", picky.url, cwd=ws_copy)
+    finally:
+        picky.close()
+    assert result.code == 1, result
+    assert "✗ delivered 4 of 6 OpenLineage events" in result.err and "2 spooled" in result.err, result
+    assert "400" in result.err
+    spool = ws_copy / ".dkb" / "lineage" / "spool.jsonl"
+    assert sorted("job" in json.loads(line) for line in spool.read_text().splitlines()) == [True, True]
 
 
 def test_emitter_never_raises_and_spools(ws_copy: Path) -> None:

@@ -129,7 +129,8 @@ def test_progress_per_target_as_text_and_json_lines(tmp_path: Path, registry: Re
     assert [(e["done"], e["total"], e["status"]) for e in events] == [(i, 4, "unchanged") for i in range(1, 5)]
     assert {e["label"] for e in events} == {f"//pipelines/p{i}" for i in range(4)}
     assert all(e["digest"].startswith("sha256:") and e["duration_s"] >= 0 for e in events)
-    assert json.loads(again.stdout)["summary"] == {"unchanged": 4}       # stdout stays one JSON document
+    assert json.loads(again.stdout)["summary"] == {"pushed": 0, "unchanged": 4, "conflict": 0, "failed": 0,
+                                                  "skipped": 0, "not-attempted": 0}       # stdout stays one JSON document
 
 
 # --- what an unchanged re-publish sends ------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_two_builds_at_once(tmp_path: Path, dkb) -> None:
     assert second.wait(120) == 0, second.stderr.read()
     assert_store_consistent(root)
     res = dkb("build", "--output", "json", cwd=root)
-    assert res.json()["summary"] == {"total": 25, "cached": 25}
+    assert res.json()["summary"] == {"total": 25, "built": 0, "cached": 25, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
     refs = json.loads((root / ".dkb/oci/index.json").read_text())["manifests"]
     assert len(refs) == 2 * 25           # each package under its label and dk's <name>:<version>
 
@@ -101,7 +101,7 @@ def test_cache_verify_catches_corruption_that_kept_its_mtime(tmp_path: Path, dkb
     res = dkb("cache", "verify", "--output", "json", cwd=root)
     assert res.code == 1 and len(res.json()["corrupt_blobs"]) == 1
     rebuilt = dkb("build", "--output", "json", cwd=root).json()
-    assert rebuilt["summary"] == {"total": 1, "built": 1}
+    assert rebuilt["summary"] == {"total": 1, "built": 1, "cached": 0, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
     assert dkb("cache", "verify", cwd=root).code == 0
 
 
@@ -119,7 +119,8 @@ def test_gc_evicts_least_recently_used(tmp_path: Path, dkb) -> None:
     assert [p.name for p in store.cache.dir.glob("*.json")] == [entries[-1].name]
     assert {"sha256:" + p.name for p in store.layout.blobs.iterdir()} == {b["digest"] for b in keep["blobs"]}
     assert len(store.layout.refs()) == 2     # the kept package's label ref and dk's <name>:<version>
-    assert dkb("build", "--output", "json", cwd=root).json()["summary"] == {"total": 3, "built": 2, "cached": 1}
+    assert dkb("build", "--output", "json", cwd=root).json()["summary"] == {
+        "total": 3, "built": 2, "cached": 1, "remote": 0, "failed": 0, "skipped": 0, "images_not_built": 0}
 
 
 def test_gc_cli_and_parsing(tmp_path: Path, dkb) -> None:
@@ -140,9 +141,15 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path, dkb) -> None:
         assert time.monotonic() < deadline, "the build never got going"
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    # The last word is the interruption, never a ✓: on stdout the summary, on stderr what was kept.
+    assert out.splitlines()[-1].startswith("✗ 40 target(s):"), out
+    assert err.splitlines()[-1].startswith("✗ interrupted:") and "not started" in err.splitlines()[-1], err
+    assert "✓" not in out + err
     assert_store_consistent(root)
+    assert not list((root / ".dkb").rglob("*.part")) and not list((root / ".dkb").rglob(".tmp*"))
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["interrupted"] is True
     assert report["summary"]["skipped"] >= 1 and report["summary"]["built"] >= 1

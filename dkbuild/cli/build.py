@@ -13,12 +13,14 @@ from dkbuild.cli.common import (
     complete_labels,
     emit_json,
     ensure_loaded,
+    exit_interrupted,
     fail,
     fail_pattern,
     load_workspace_graph,
     service_workspace_or_fail,
 )
 from dkbuild.diagnostics import DkbError
+from dkbuild.engine.counts import format_counts
 from dkbuild.graph.labels import PatternError
 
 
@@ -89,7 +91,9 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
         emit_json(outcome.report)
     else:
         print_summary(outcome.report, dry_run)
-    sys.exit(130 if outcome.interrupted else (1 if outcome.failed else 0))
+    if outcome.interrupted:
+        exit_interrupted(interrupted_build(outcome.report))
+    sys.exit(1 if outcome.failed else 0)
 
 
 def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: bool = False, since: str | None = None,
@@ -159,10 +163,17 @@ def print_summary(document: dict[str, Any], dry_run: bool) -> None:
                        f"({image['failure']}, not blocking): {image['reason']}\n  fix: {image['fix']}")
         images_failed += image.get("status") == "failed"
     s = document["summary"]
-    parts = [f"{s[k]} {k}" for k in ("built", "cached", "remote", "hit", "miss", "failed", "skipped") if s.get(k)]
-    if images_failed:
-        parts.append(f"{images_failed} image(s) not built")
-    mark = "✗" if s.get("failed") else "✓"
+    counts = {k: n for k, n in s.items() if k not in ("total", "images_not_built")}
+    images = f", {images_failed} image(s) not built" if any(t.get("image") for t in document["targets"]) else ""
+    mark = "✗" if s.get("failed") or document.get("interrupted") else "✓"
     of_shard = f" of shard {document['shard']}" if "shard" in document else ""
-    click.echo(f"{mark} {s['total']} target(s){of_shard}: {', '.join(parts) or 'nothing to build'} "
+    click.echo(f"{mark} {s['total']} target(s){of_shard}: {format_counts(counts)}{images} "
                f"in {document['duration_s']:.2f}s")
+
+
+def interrupted_build(document: dict[str, Any]) -> str:
+    """What the last line of an interrupted build says: what was kept and how to finish."""
+    finished = sum(t["status"] not in ("skipped", "failed") for t in document["targets"])
+    not_started = sum(t["status"] == "skipped" for t in document["targets"])
+    return (f"{finished} target(s) finished and are kept in the cache, {not_started} not started; "
+            "run the same command again to build the rest")

@@ -13,6 +13,13 @@ from dkbuild.diagnostics import Diagnostic, DkbError
 from dkbuild.graph.labels import PatternError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 128 + 2      # SIGINT, as shells report it
+
+
+def exit_interrupted(what: str) -> NoReturn:
+    """End a command stopped by Ctrl-C: its last line says so (never a ✓), then exit 130."""
+    click.echo(f"✗ interrupted: {what}", err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def emit_json(document: Any) -> None:

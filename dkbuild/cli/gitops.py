@@ -18,6 +18,7 @@ from dkbuild.cli.common import (
     service_workspace_or_fail,
 )
 from dkbuild.graph.labels import PatternError
+from dkbuild.oci.reference import short_digest
 
 
 def _die(message: str, hint: str = "", output: str = "text") -> NoReturn:
@@ -405,8 +406,8 @@ def status_command(ctx: click.Context, patterns: tuple[str, ...], all_packages: 
         cols = [r.label]
         for env in config.order:
             found = [c for c in r.cells if c.env == env]
-            cols.append(", ".join(f"{c.version or '-'}@{c.cell}" + ("" if c.latest in (None, True) else " (behind)")
-                                  for c in found) or "-")
+            cols.append(", ".join(f"{c.version or '-'}@{c.cell} {short_digest(c.digest) or '(no digest)'}"
+                                  + ("" if c.latest in (None, True) else " (behind)") for c in found) or "-")
         cols.append(r.latest or "?")
         table.append(cols)
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -74,20 +74,20 @@ def emit_command(ctx: click.Context, patterns: tuple[str, ...], transport: str |
         for event in events:
             emitter.emit(event)
     warnings = list(dict.fromkeys(emitter.warnings))
+    shortfall = emitter.shortfall(len(events))
     if output == "json":
         emit_json({"transport": emitter.description, "jobs": [graph.nodes[t].id for t in transforms],
                    "datasets": datasets, "events": len(events), "delivered": emitter.delivered,
-                   "spooled": emitter.spooled, "warnings": warnings})
-    else:
-        click.echo(f"emitted {emitter.delivered} of {len(events)} OpenLineage events "
-                   f"({len(transforms)} jobs, {len(datasets)} datasets) via {emitter.description}",
-                   err=emitter.description.startswith("console"))
-        if emitter.spooled:
-            click.echo(f"spooled {emitter.spooled} events to {emitter.spool_path}; "
-                       f"resend them with `dkb lineage replay`", err=True)
+                   "undelivered": len(events) - emitter.delivered, "spooled": emitter.spooled,
+                   "error": shortfall, "warnings": warnings})
+    elif shortfall is None:
+        click.echo(f"emitted {len(events)} OpenLineage events ({len(transforms)} jobs, {len(datasets)} datasets) "
+                   f"via {emitter.description}", err=emitter.description.startswith("console"))
     for warning in warnings:
         click.echo(f"dkb: warning: {warning}", err=True)
-    sys.exit(EXIT_OK)
+    if shortfall is not None:       # last, so that it is what a CI log ends with
+        click.echo(shortfall, err=True)
+    sys.exit(EXIT_OK if shortfall is None else EXIT_PROBLEMS)
 
 
 @click.command("replay")
@@ -96,7 +96,8 @@ def emit_command(ctx: click.Context, patterns: tuple[str, ...], transport: str |
 @click.pass_context
 def replay_command(ctx: click.Context, url: str | None, output: str) -> None:
     """Resend events spooled in .dkb/lineage/spool.jsonl; delivered ones leave the spool."""
-    from dkbuild.lineage.transport import LineageConfigError, replay, spool_path
+    from dkbuild.lineage.transport import FIX, LineageConfigError, replay, resolve_url, spool_path
+    from dkbuild.redaction import redact_text
 
     workspace = load_workspace_only(ctx, output)
     try:
@@ -111,4 +112,8 @@ def replay_command(ctx: click.Context, url: str | None, output: str) -> None:
         click.echo(f"replayed {delivered} spooled events; {remaining} still spooled")
     for warning in warnings:
         click.echo(f"dkb: warning: {warning}", err=True)
+    if remaining:
+        target = redact_text(resolve_url(workspace, url) or "")
+        click.echo(f"✗ {remaining} event(s) still spooled in {spool_path(workspace)}: {target} did not take them"
+                   f"\n  fix: {FIX}", err=True)
     sys.exit(EXIT_PROBLEMS if remaining else EXIT_OK)

@@ -45,7 +45,9 @@ def lint_command(ctx: click.Context, patterns: tuple[str, ...], output: str, str
     from dkbuild.api import lint_workspace
     from dkbuild.governance.options import LintOptions
     from dkbuild.governance.overrides import parse_overrides
+    from dkbuild.fsutil import atomic_write
     from dkbuild.governance.render import (
+        SourceRoot,
         render_json,
         render_sarif,
         render_text,
@@ -66,12 +68,14 @@ def lint_command(ctx: click.Context, patterns: tuple[str, ...], output: str, str
         fail_pattern(exc, output)
     except DkbError as exc:     # e.g. a file changed while its checks read it (E531)
         fail(exc.diagnostics, output)
+    if sarif_file or output == "sarif":
+        sarif = render_sarif(report.diagnostics, SourceRoot.of(Path(loaded.workspace.root)))
     if sarif_file:
-        Path(sarif_file).write_text(json.dumps(render_sarif(report.diagnostics), indent=2) + "\n")
+        atomic_write(Path(sarif_file), (json.dumps(sarif, indent=2) + "\n").encode())
     if output == "json":
         emit_json(render_json(report.diagnostics, report.targets, report.exit_code))
     elif output == "sarif":
-        emit_json(render_sarif(report.diagnostics))
+        emit_json(sarif)
     else:
         text = render_text(report.diagnostics, color=sys.stdout.isatty())
         if text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -35,6 +36,34 @@ COMMANDS = {
 }
 
 
+DIRECTORY_PARAM = "dkb_directory"
+
+
+def _set_directory(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`-C DIR` after a (sub)command: like git, a later -C is relative to an earlier one."""
+    if value is None:
+        return
+    root = ctx.find_root()
+    if root.obj is None:            # shell completion runs no group callback
+        root.obj = {"directory": root.params.get("directory") or "."}
+    root.obj["directory"] = os.path.join(root.obj["directory"], value)
+
+
+def accept_directory(command: click.Command, ctx: click.Context) -> click.Command:
+    """Give `command` (and, for a group, each of its subcommands) the root's `-C DIR`, so that it
+    works after the command name as well as before it."""
+    if not any(p.name == DIRECTORY_PARAM for p in command.params):
+        command.params.append(click.Option(["-C", DIRECTORY_PARAM], metavar="DIR", type=click.Path(file_okay=False),
+                                           expose_value=False, callback=_set_directory,
+                                           help="Run as if started in DIR (also accepted before the command)."))
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                accept_directory(sub, ctx)
+    return command
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -43,7 +72,18 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attr, _ = COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
+        return accept_directory(getattr(importlib.import_module(module), attr), ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The one place Ctrl-C ends a command that did not handle it itself (click would say
+        "Aborted!" and exit 1): an "interrupted" last line and exit 130. Commands with partial
+        results (build, publish, run) catch it first to say what was kept."""
+        from dkbuild.cli.common import exit_interrupted
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            exit_interrupted(f"`dkb {ctx.invoked_subcommand or ''}` stopped before it finished; run it again")
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -70,7 +110,6 @@ def main(argv: list[str] | None = None) -> Any:
     """Run dkb. Whatever happens ends in a message and an exit code, never a traceback: a located
     error that no command caught is rendered (exit 2), an OSError names its file (exit 2), and
     anything else is an internal error (exit 3) whose traceback DKB_DEBUG=1 shows."""
-    import os
 
     from dkbuild.cli.output_guard import guard_output
 

@@ -6,8 +6,15 @@ from typing import Any
 
 import click
 
-from dkbuild.cli.build import build_options, print_summary, run_build
-from dkbuild.cli.common import PatternCommand, complete_labels, emit_json, service_workspace_or_fail
+from dkbuild.cli.build import build_options, interrupted_build, print_summary, run_build
+from dkbuild.cli.common import (
+    PatternCommand,
+    complete_labels,
+    emit_json,
+    exit_interrupted,
+    service_workspace_or_fail,
+)
+from dkbuild.engine.counts import DRY_PUBLISH_STATUSES, PUBLISH_STATUSES, count_statuses, format_counts
 
 
 @click.command("publish", cls=PatternCommand)
@@ -38,8 +45,7 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     if output == "text":
         print_summary(outcome.report, dry_run=False)
     if outcome.interrupted:
-        click.echo("✗ not publishing: the build was interrupted", err=True)
-        sys.exit(130)
+        exit_interrupted(f"nothing was published; {interrupted_build(outcome.report)}")
     if outcome.store is None:       # every selected target was blocked: nothing was built
         click.echo("✗ nothing was published: no selected target could be built", err=True)
         sys.exit(1)
@@ -69,7 +75,7 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
                        err=True)
         emit_json({"build": outcome.report, "registry": describe(location, loaded.workspace.root),
                    "published": [p.to_json() for p in run.published], "not_attempted": run.not_attempted,
-                   "summary": _summary(run), **({"stopped": {"message": stop[0], "hint": stop[1]}} if stop else {})})
+                   "summary": _summary(run, dry_run), **({"stopped": {"message": stop[0], "hint": stop[1]}} if stop else {})})
     else:
         for p in run.published:
             size = f"{p.size:,} B" if p.size else ""
@@ -78,13 +84,14 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
                 click.echo(f"{p.image['status']:<10} {p.image['reference']}  {p.image['digest'][:19]}")
             for error in p.errors:
                 click.echo(f"           {error}", err=True)
-        if stop:
+        if stop and not isinstance(run.stopped, KeyboardInterrupt):
             click.echo(f"dkb: error: {stop[0]}" + (f"\n  hint: {stop[1]}" if stop[1] else ""), err=True)
-        click.echo(("✗ " if run.failed or stop else "✓ ") + ", ".join(f"{n} {k}" for k, n in _summary(run).items()))
+        click.echo(("✗ " if run.failed or stop else "✓ ") + format_counts(_summary(run, dry_run)))
         if location.embedded:
             _where_embedded(loaded.workspace.root, run.published, dry_run)
     if isinstance(run.stopped, KeyboardInterrupt):
-        sys.exit(130)
+        exit_interrupted(f"published {len(run.published)} of {len(outcome.results)} target(s); a tag appears "
+                         "only once its manifest is complete, so publishing again pushes the rest")
     sys.exit(1 if run.failed or stop else 0)
 
 
@@ -113,10 +120,6 @@ def _stop_message(run: Any) -> tuple[str, str] | None:
     return f"{run.stopped.message}; {rest}", run.stopped.hint
 
 
-def _summary(run: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for p in run.published:
-        counts[p.status] = counts.get(p.status, 0) + 1
-    if run.not_attempted:
-        counts["not-attempted"] = len(run.not_attempted)
-    return dict(sorted(counts.items()))
+def _summary(run: Any, dry_run: bool) -> dict[str, int]:
+    statuses = [p.status for p in run.published] + ["not-attempted"] * len(run.not_attempted)
+    return count_statuses(statuses, DRY_PUBLISH_STATUSES if dry_run else PUBLISH_STATUSES)

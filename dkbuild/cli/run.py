@@ -10,6 +10,7 @@ import click
 from dkbuild.cli.common import (
     EXIT_USAGE,
     emit_json,
+    exit_interrupted,
     fail_pattern,
     load_workspace_graph,
     note_warnings,
@@ -146,6 +147,9 @@ def run_command(ctx: click.Context, target: str, args: tuple[str, ...], env: dic
                    f"{len(result.events)} lineage event(s) ({kinds}) → {destination}", err=True)
     for warning in result.warnings:
         click.echo(f"dkb: warning: {warning}", err=True)
+    if result.interrupted:
+        exit_interrupted(f"{label} was stopped and its process killed; run {result.run_id} ended with "
+                         f"an ABORT event → {destination}")
     sys.exit(result.exit_code)
 
 

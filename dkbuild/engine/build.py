@@ -16,6 +16,7 @@ from typing import Any, Callable
 from dkbuild import __version__
 from dkbuild.engine.action import Action, ActionResult, action_key
 from dkbuild.engine.cache import ActionCache, CacheEntry
+from dkbuild.engine.counts import BUILD_STATUSES, DRY_RUN_STATUSES, count_statuses
 from dkbuild.engine.history import TargetHistory
 from dkbuild.engine.progress import Progress
 from dkbuild.engine.rules import RuleSet
@@ -324,15 +325,12 @@ def _artifact_ref(ref: str, artifact: str) -> str:
 
 
 def report(results: list[ActionResult], duration: float, interrupted: bool,
-           shard: Shard | None = None) -> dict[str, Any]:
-    summary: dict[str, int] = {}
-    for r in results:
-        summary[r.status] = summary.get(r.status, 0) + 1
-    images_failed = sum((r.image or {}).get("status") == "failed" for r in results)
-    if images_failed:
-        summary["images_not_built"] = images_failed
+           shard: Shard | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+    """The build report. Its summary counts every status (zeros too) and the images not built."""
+    summary = count_statuses((r.status for r in results), DRY_RUN_STATUSES if dry_run else BUILD_STATUSES)
+    summary["images_not_built"] = sum((r.image or {}).get("status") == "failed" for r in results)
     document = {"version": 1, "dkb": __version__, "duration_s": round(duration, 3), "interrupted": interrupted,
-                "summary": {"total": len(results), **dict(sorted(summary.items()))},
+                "summary": {"total": len(results), **summary},
                 "targets": [r.to_json() for r in results]}
     if shard is not None:
         document["shard"] = str(shard)

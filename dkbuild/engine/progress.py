@@ -9,7 +9,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
 
-BUILD_KINDS = ("built", "cached", "remote", "failed")
+from dkbuild.engine.counts import BUILD_STATUSES, count_statuses
+
+BUILD_KINDS = BUILD_STATUSES
 
 
 class Started(Protocol):
@@ -78,7 +80,7 @@ class RichProgress:
                        console=self.console, transient=True)
         self.task = self.bar.add_task(what, total=total)
         self.running: list[str] = []
-        self.counts = dict.fromkeys(kinds, 0)
+        self.counts = count_statuses((), kinds)
         self.lock = threading.Lock()
         self.bar.start()
 

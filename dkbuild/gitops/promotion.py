@@ -24,6 +24,7 @@ from dkbuild.gitops.config import GitopsConfig
 from dkbuild.gitops.forge import ChangeRequest
 from dkbuild.gitops.history import deployments, find, previous
 from dkbuild.gitops.values import deployed, read_values, update_values
+from dkbuild.oci.reference import short_digest
 
 BRANCH_TIME = "%Y%m%d-%H%M%S"            # dk's time.Now().Format("20060102-150405")
 
@@ -320,7 +321,7 @@ def body_for(plan: Plan, config: GitopsConfig, reviewers: tuple[str, ...]) -> st
         if t.previous_version != t.version:
             lines.append(f"  - appVersion: {t.previous_version or '(none)'} → {t.version}")
         if t.previous_digest != t.digest:
-            lines.append(f"  - digest: {t.previous_digest[:19] or '(none)'} → {t.digest[:19]}")
+            lines.append(f"  - digest: {short_digest(t.previous_digest) or '(none)'} → {short_digest(t.digest)}")
         lines += ["", f"**Handles PII:** {'yes' if t.pii else 'no'}", ""]
     if reviewers:
         lines += [(f"PII: this change touches a package that handles PII, so {', '.join(reviewers)} "

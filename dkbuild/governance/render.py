@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from dkbuild import __version__
 from dkbuild.diagnostics import Diagnostic
@@ -56,9 +59,33 @@ def render_json(diagnostics: list[Diagnostic], targets: list[str], exit_code: in
     }
 
 
-def render_sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
-    """SARIF 2.1.0 as GitHub code scanning accepts it: one run, rules with ids, results with
-    physicalLocation (uri relative to the workspace root, srcroot base id)."""
+@dataclass(frozen=True)
+class SourceRoot:
+    """What SARIF uris are relative to: GitHub resolves them against the repository root, so that
+    is the git work tree holding the workspace (`prefix` is the workspace's path inside it), or
+    the workspace itself outside git."""
+    path: Path
+    prefix: str = ""
+
+    @classmethod
+    def of(cls, workspace_root: Path) -> "SourceRoot":
+        from dkbuild.gitrev import GitError, repository_of
+
+        try:
+            repo = repository_of(workspace_root)
+        except GitError:
+            return cls(workspace_root.resolve())
+        return cls(repo.toplevel, repo.prefix)
+
+    def uri(self, file: str) -> str:
+        """`file` (workspace-relative) as a relative URI reference from this root, percent-encoded."""
+        return quote((PurePosixPath(self.prefix) / file).as_posix() if self.prefix else file, safe="/")
+
+
+def render_sarif(diagnostics: list[Diagnostic], source: SourceRoot | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0 as GitHub code scanning accepts it: one run, rules with ids, results with a
+    physicalLocation whose uri is relative to %SRCROOT%, defined in originalUriBaseIds as `source`
+    (the git root; without one, uris are relative to the workspace and the base is left undefined)."""
     used = sorted({d.code for d in diagnostics})
     rules = []
     index_of = {}
@@ -77,7 +104,8 @@ def render_sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
         region: dict[str, int] = {}
         if d.line:
             region = {"startLine": d.line, "startColumn": max(d.column, 1)}
-        location: dict[str, Any] = {"artifactLocation": {"uri": d.file, "uriBaseId": "%SRCROOT%"}}
+        uri = source.uri(d.file) if source else quote(d.file, safe="/")
+        location: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
         if region:
             location["region"] = region
         text = d.message + (f" (hint: {d.hint})" if d.hint else "")
@@ -89,14 +117,11 @@ def render_sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
             "locations": [{"physicalLocation": location}],
             "partialFingerprints": {"dkbDiagnostic/v1": f"{d.code}:{d.file}:{d.field}"},
         })
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "dkb", "version": __version__, "rules": rules}},
-            "results": results,
-        }],
-    }
+    run: dict[str, Any] = {"tool": {"driver": {"name": "dkb", "version": __version__, "rules": rules}}}
+    if source is not None:
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": source.path.as_uri() + "/"}}
+    run["results"] = results
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 def _level(severity: str) -> str:

@@ -1,14 +1,16 @@
 """Renderers for the governance report document (report_model.build_report): text, Markdown, HTML.
 
-The HTML is one self-contained file: inline CSS, an inline SVG lineage picture, no scripts, no
-external resources. The picture is laid out in layers by data-flow depth (longest path from a
-root over reads/writes edges), nodes within a layer sorted by name, so the same graph always gives
-the same picture.
+The HTML is one self-contained file: inline CSS, an inline SVG lineage picture and an inline
+script (lineage_view.js) that makes the picture navigable: zoom, pan, search, focus on one node.
+No external resources. The picture is laid out in layers by data-flow depth (longest path from a
+root over reads/writes edges); within a layer, nodes are ordered by the mean position of what feeds
+them (ties by name), which keeps edges short, and the same graph always gives the same picture.
 """
 
 from __future__ import annotations
 
 from html import escape
+from importlib import resources
 from typing import Any
 
 Report = dict[str, Any]
@@ -126,6 +128,12 @@ th{background:#f3f5f8}.pass{color:#137333;font-weight:600}.fail{color:#b3261e;fo
 .restricted{background:#fde2e1}.confidential{background:#fff0d6}.internal{background:#e3efff}.public{background:#e4f5e8}
 svg{border:1px solid #dde2ea;border-radius:8px;background:#fbfcfd;max-width:100%;height:auto}
 .legend span{margin-right:14px}
+#lineage svg{width:100%;max-width:none;cursor:grab;touch-action:none}
+#lineage svg:active{cursor:grabbing}#lineage g.node{cursor:pointer}
+.tools{display:flex;gap:6px;align-items:center;margin:8px 0}.tools input{padding:3px 8px;min-width:240px}
+.tools button{padding:2px 10px}#lineage-status{color:#5b6575;font-size:12px}
+.dim,.faded{opacity:.12}g.match rect,g.focus rect{stroke:#1a73e8;stroke-width:4}
+g.near rect{stroke-width:2}path.near{stroke-width:2.5}
 """
 
 
@@ -156,6 +164,33 @@ def _layers(r: Report) -> tuple[dict[str, int], list[tuple[str, str]]]:
     return depth, sorted(set(edges))
 
 
+def _ordered_layers(depth: dict[str, int], edges: list[tuple[str, str]]) -> dict[int, list[str]]:
+    """Members of each layer, top to bottom: the first by name, each next one by the mean rank of
+    its predecessors in earlier layers (a barycenter sweep), so lines mostly run straight."""
+    layers: dict[int, list[str]] = {}
+    for n, d in depth.items():
+        layers.setdefault(d, []).append(n)
+    preds: dict[str, list[str]] = {}
+    for a, b in edges:
+        preds.setdefault(b, []).append(a)
+    rank: dict[str, float] = {}
+    for d in sorted(layers):
+        def key(n: str) -> tuple[float, str, str]:
+            seen = [rank[p] for p in preds.get(n, []) if p in rank]
+            return (sum(seen) / len(seen) if seen else -1.0, n[2:], n[0])
+        layers[d].sort(key=key)
+        rank.update((n, i) for i, n in enumerate(layers[d]))
+    return layers
+
+
+def _shorten(name: str, limit: int) -> str:
+    """Cut in the middle: generated names differ at both ends (`customer-enrich-…-00042-out0`)."""
+    if len(name) <= limit:
+        return name
+    head = (limit - 1) * 3 // 5
+    return name[:head] + "…" + name[len(name) - (limit - 1 - head):]
+
+
 def render_svg(r: Report) -> str:
     depth, edges = _layers(r)
     if not depth:
@@ -175,17 +210,15 @@ def render_svg(r: Report) -> str:
             for edge in ((f"d:{prev['dataset']}", t), (t, f"d:{hop['dataset']}")):
                 if hot.get(edge) != "pii":
                     hot[edge] = style
-    layers: dict[int, list[str]] = {}
-    for n, d in depth.items():
-        layers.setdefault(d, []).append(n)
-    for members in layers.values():
-        members.sort(key=lambda n: (n[2:], n[0]))
-    w, h, gx, gy, pad = 170, 40, 70, 22, 20
+    layers = _ordered_layers(depth, edges)
+    w, h, gx, gy, pad = 210, 40, 70, 22, 20
     pos = {n: (pad + d * (w + gx), pad + i * (h + gy)) for d, members in layers.items() for i, n in enumerate(members)}
     width = pad * 2 + (max(layers) + 1) * (w + gx) - gx
     height = pad * 2 + max(len(m) for m in layers.values()) * (h + gy) - gy
+    # A small picture is as tall as its shape needs; a big one gets most of the window to zoom in.
+    tall = "72vh" if len(pos) > 60 else f"clamp(240px, calc((100vw - 60px) * {height / width:.4f}), 72vh)"
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-           f'height="{height}" role="img" aria-label="lineage of datasets and packages">'),
+            f'height="{height}" style="height:{tall}" role="img" aria-label="lineage of datasets and packages">'),
            ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#8a94a6"/></marker>'
            '<marker id="arrow-pii" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
@@ -199,7 +232,8 @@ def render_svg(r: Report) -> str:
                       style or "", 'stroke="#a9b2c2" stroke-width="1.2"')
         marker = "arrow-pii" if style == "pii" else "arrow"
         mx = (x1 + x2) / 2
-        out.append(f'<path class="edge{" " + style if style else ""}" d="M{x1:.0f},{y1:.0f} C{mx:.0f},{y1:.0f} '
+        out.append(f'<path class="edge{" " + style if style else ""}" data-from="{escape(a)}" data-to="{escape(b)}" '
+                   f'd="M{x1:.0f},{y1:.0f} C{mx:.0f},{y1:.0f} '
                    f'{mx:.0f},{y2:.0f} {x2:.0f},{y2:.0f}" fill="none" {stroke} marker-end="url(#{marker})"/>')
     for n, (x, y) in sorted(pos.items()):
         kind, name = n[0], n[2:]
@@ -208,17 +242,21 @@ def render_svg(r: Report) -> str:
         line = "#d93025" if pii else "#7d8799"
         rx = 20 if kind == "t" else 4
         sub = ds[name]["classification"] or "unclassified" if kind == "d" else "transform"
-        label = name if len(name) <= 22 else name[:21] + "…"
-        out.append(f'<g class="node {"dataset" if kind == "d" else "transform"}{" pii" if pii else ""}">'
+        out.append(f'<g class="node {"dataset" if kind == "d" else "transform"}{" pii" if pii else ""}" '
+                   f'data-id="{escape(n)}" data-name="{escape(name)}">'
                    f'<title>{escape(name)}</title>'
                    f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="{rx}" fill="{fill}" stroke="{line}" '
                    f'stroke-width="{2 if pii else 1}"/>'
                    f'<text x="{x + w / 2:.0f}" y="{y + 17}" text-anchor="middle" font-size="13" '
-                   f'font-family="sans-serif" fill="#1d2430">{escape(label)}</text>'
+                   f'font-family="sans-serif" fill="#1d2430">{escape(_shorten(name, 28))}</text>'
                    f'<text x="{x + w / 2:.0f}" y="{y + 32}" text-anchor="middle" font-size="10" '
                    f'font-family="sans-serif" fill="#5b6575">{escape(sub)}{" · PII" if pii else ""}</text></g>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _view_js() -> str:
+    return resources.files("dkbuild.governance").joinpath("lineage_view.js").read_text(encoding="utf-8")
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -271,7 +309,14 @@ def render_html(r: Report) -> str:
 <h2>Lineage</h2>
 <div class="legend"><span style="color:#d93025">━ PII flow</span><span style="color:#e8a317">╍ masked PII flow</span>
 <span>square corners: dataset</span><span>rounded: transform</span><span class="pii">red outline: holds or handles PII</span></div>
+<div id="lineage">
+<div class="tools"><input id="lineage-search" type="search" placeholder="search datasets and packages"
+aria-label="search the lineage"><button id="lineage-in" title="zoom in">+</button><button id="lineage-out"
+title="zoom out">−</button><button id="lineage-fit" title="whole picture">Fit</button><button
+id="lineage-all" title="leave focus and search">Show all</button><span id="lineage-status"></span></div>
 {render_svg(r)}
+</div>
+<script>{_view_js()}</script>
 <h2>Policy compliance</h2>{policies}
 <h2>Packages</h2>{packages}
 <h2>Datasets</h2>{datasets}

@@ -36,6 +36,7 @@ EXIT_TIMEOUT = 124              # as coreutils `timeout`
 EXIT_NOT_STARTED = 127          # as a shell's "command not found"
 ENGINE_EXIT_CODES = (125, 126, 127)   # docker/podman run: the engine, not the program, failed
 RUN_DIR = Path(".dkb") / "run"  # per-package scratch: Go binaries, dbt profiles, CloudQuery specs
+EXIT_INTERRUPTED = 130          # Ctrl-C, as a shell reports it
 
 
 class RunError(Exception):
@@ -56,9 +57,11 @@ class RunResult:
     mode: str = "local"
     runtime: str = ""
     timeout: float | None = None
+    interrupted: bool = False        # stopped by Ctrl-C: the process was killed, ABORT sent
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "exit_code": self.exit_code, "dry_run": self.dry_run,
+                "interrupted": self.interrupted,
                 "runtime": self.runtime, "mode": self.mode, "timeout_seconds": self.timeout,
                 "command": self.command, "cwd": self.cwd,
                 "image": self.image, "env": self.env, "events": self.events, "warnings": self.warnings}
@@ -326,12 +329,17 @@ def run_package(loaded: Any, transform_id: str, *, dry_run: bool = False, contai
         code, message = _prepare(plan, warnings)
         if code == 0:
             code, message = _run_steps(plan, stdout)
+    except KeyboardInterrupt:       # Ctrl-C: _run_step has killed the process group; the run was aborted
+        code, message, result.interrupted = EXIT_INTERRUPTED, "", True
     finally:
         stop_beat.set()
         beat.join()
     result.exit_code = code
     message = mask(message, plan.secret_values)
-    send(event("COMPLETE") if code == 0 else event("FAIL", {"message": message, "exit_code": code}))
+    if result.interrupted:
+        send(event("ABORT"))
+    else:
+        send(event("COMPLETE") if code == 0 else event("FAIL", {"message": message, "exit_code": code}))
     warnings.extend(w for w in getattr(emitter, "warnings", []) if w not in warnings)
     return result
 

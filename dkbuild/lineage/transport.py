@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ SPOOL_NAME = "spool.jsonl"
 
 class LineageConfigError(ValueError):
     """The lineage transport cannot be set up from the configuration given."""
+
+
+FIX = ("start the backend, or point --url / OPENLINEAGE_URL / [lineage] url at one that is up; "
+       "then resend the spooled events with `dkb lineage replay`")
 
 
 class _Console:
@@ -76,6 +81,7 @@ class Emitter:
         self.warnings: list[str] = []
         self.delivered = 0
         self.spooled = 0
+        self.failures: dict[str, str] = {}     # backend → its first failure
         self._spool: Any = None
 
     def emit(self, event: dict[str, Any]) -> bool:
@@ -85,6 +91,7 @@ class Emitter:
                 backend.emit(event)
             except Exception as exc:  # noqa: BLE001 - a lineage backend never fails the caller
                 ok = False
+                self.failures.setdefault(name, _describe(exc))
                 self.warnings.append(f"lineage {name} transport failed: {_describe(exc)}")
         if ok:
             self.delivered += 1
@@ -110,6 +117,17 @@ class Emitter:
             except Exception as exc:  # noqa: BLE001
                 self.warnings.append(f"closing lineage {name} transport: {_describe(exc)}")
 
+    def shortfall(self, total: int) -> str | None:
+        """None when all `total` events were delivered; else what a command ends with: how many of
+        them got where (named without a password), why not, where the rest went, and the fix."""
+        if self.delivered >= total:
+            return None
+        why = "; ".join(f"{name}: {_condense(reason)}" for name, reason in self.failures.items())
+        kept = (f"{self.spooled} spooled to {self.spool_path}" if self.spooled else "none could be spooled") \
+            if self.spool_path is not None else f"{total - self.delivered} left in the spool"
+        return (f"✗ delivered {self.delivered} of {total} OpenLineage events via {self.description}"
+                f"{f' ({why})' if why else ''}; {kept}\n  fix: {FIX}")
+
     def __enter__(self) -> "Emitter":
         return self
 
@@ -117,8 +135,14 @@ class Emitter:
         self.close()
 
 
+def _condense(reason: str) -> str:
+    """The telling part of a transport error: "Connection refused" rather than urllib3's retry story."""
+    errno = re.search(r"\[Errno -?\d+\] ([^\"')]+)", reason)
+    return errno.group(1).strip() if errno else reason
+
+
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    text = redact_text(f"{type(exc).__name__}: {exc}")
     return text if len(text) < 300 else text[:297] + "..."
 
 

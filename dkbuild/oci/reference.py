@@ -140,3 +140,9 @@ def parse_location(text: str) -> tuple[str, str]:
     if rest:
         _check_repository(rest, original)
     return host, rest
+
+
+def short_digest(digest: str) -> str:
+    """`sha256:` and the first 12 hex digits: enough to tell digests apart in a table or a PR body."""
+    algorithm, _, hexdigits = digest.partition(":")
+    return f"{algorithm}:{hexdigits[:12]}" if hexdigits else digest
