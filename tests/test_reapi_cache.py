@@ -7,9 +7,11 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,6 @@ from dkbuild.engine.remote_reapi import ENTRY_PATH, ReapiBackend
 from dkbuild.remote.reapi import Digest, DigestMismatch, ReapiClient
 from tests.buildgrid import BuildGrid
 from tests.conftest import basic_files, write_tree
-from tests.registry import free_port
 
 
 def build(dkb, root: Path, url: str, *args: str, env=None):  # type: ignore[no-untyped-def]
@@ -100,14 +101,22 @@ def test_read_only_instance_is_read_and_not_written_with_one_warning(tmp_path: P
     assert any("read-only" in e for t in required.json()["targets"] for e in t["errors"]), required.out
 
 
-def test_server_down_degrades_to_local_with_one_warning(tmp_path: Path, dkb) -> None:
+@pytest.fixture
+def dead_url() -> Iterator[str]:
+    """A loopback port that refuses connections: bound (so nobody else, and no self-connect of a
+    client's ephemeral port, can take it) but not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"grpc://127.0.0.1:{held.getsockname()[1]}/main"
+
+
+def test_server_down_degrades_to_local_with_one_warning(tmp_path: Path, dkb, dead_url: str) -> None:
     ci, _ = checkouts(tmp_path, "down")
-    res = build(dkb, ci, f"grpc://127.0.0.1:{free_port()}/main", "--remote-cache-write")
+    res = build(dkb, ci, dead_url, "--remote-cache-write")
     assert set(statuses(res).values()) == {"built"}
     warnings = res.json()["warnings"]
     assert len(warnings) == 1 and "unusable" in warnings[0] and "UNAVAILABLE" in warnings[0], warnings
-    required = build(dkb, write_tree(tmp_path / "other", basic_files()), f"grpc://127.0.0.1:{free_port()}",
-                     "--remote-cache-required")
+    required = build(dkb, write_tree(tmp_path / "other", basic_files()), dead_url, "--remote-cache-required")
     assert required.code == 1
     assert set(t["status"] for t in required.json()["targets"]) == {"failed"}
 
