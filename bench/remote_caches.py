@@ -97,7 +97,8 @@ def table(result: dict[str, Any]) -> str:
     rows = [f"| {result['packages']:,} packages, median (min) of {result['runs']} | fill (`--remote-cache-write`, "
             "local hits) | read (empty `.dkb/`, all remote) |", "|---|---|---|"]
     for cache in CACHES:
-        cells = [f"{result[cache][p]['seconds']:.2f} s ({result[cache][p]['min_seconds']:.2f})" for p in ("fill", "read")]
+        cells = [f"{result[cache][p]['seconds']:.2f} s ({result[cache][p]['min_seconds']:.2f})"
+                 for p in ("fill", "read")]
         rows.append(f"| {TITLES[cache]} | " + " | ".join(cells) + " |")
     rows.append(f"| local build, no remote cache (once) | {result['local_first_build_s']:.2f} s | |")
     return "\n".join(rows)

@@ -53,8 +53,8 @@ def blob_file(root: Path, digest: str) -> Path:
 def checkouts(tmp_path: Path, marker: str, extra: dict[str, str] | None = None) -> tuple[Path, Path]:
     """Two clean workspaces with the same content; `marker` makes their keys this test's own, since
     the tests of this module share one server."""
-    files = {**basic_files(), **{f"pipelines/{p}/src/marker.py": f"MARKER = {marker!r}\n" for p in ("ingest", "publish")},
-             **(extra or {})}
+    markers = {f"pipelines/{p}/src/marker.py": f"MARKER = {marker!r}\n" for p in ("ingest", "publish")}
+    files = {**basic_files(), **markers, **(extra or {})}
     return write_tree(tmp_path / "ci", files), write_tree(tmp_path / "laptop", files)
 
 
@@ -137,7 +137,8 @@ def test_signed_entries_and_unsigned_or_tampered_ones_rejected(tmp_path: Path, d
     backend = ReapiBackend(ReapiClient.open(url))
     result = backend.client.get_action_result(backend.action_digest(key))
     entry_file = next(f for f in result.output_files if f.path == ENTRY_PATH)
-    entry = json.loads(backend.client.read_blobs([Digest.from_proto(entry_file.digest)])[Digest.from_proto(entry_file.digest)])
+    entry_digest = Digest.from_proto(entry_file.digest)
+    entry = json.loads(backend.client.read_blobs([entry_digest])[entry_digest])
     entry["artifacts"]["package"]["annotations"] = {"evil": "yes"}
     tampered = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
     backend.client.upload({Digest.of(tampered): tampered})
@@ -290,7 +291,8 @@ def test_without_the_reapi_extra_dkb_runs_and_grpc_urls_say_what_to_install(tmp_
               "from dkbuild.cli.main import main; sys.argv = ['dkb', *sys.argv[1:]]; main()")
 
     def dkb_without_extra(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", runner, *args], cwd=ci, capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "-c", runner, *args], cwd=ci, capture_output=True, text=True,
+                              timeout=120)
 
     plain = dkb_without_extra("build", "--output", "json")
     assert plain.returncode == 0, plain.stderr

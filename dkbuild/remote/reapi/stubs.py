@@ -41,10 +41,3 @@ def stubs() -> Stubs:
                         bytestream_pb2_grpc, status_pb2, code_pb2, operations_pb2)
     return _loaded
 
-
-def available() -> bool:
-    try:
-        stubs()
-    except ReapiExtraMissing:
-        return False
-    return True
