@@ -104,10 +104,10 @@ def _registry_url(value: str) -> str:
 
 
 def _remote_cache_url(value: str) -> str:
-    from dkbuild.engine.remote_cache import RemoteCacheLocationError, parse_remote_location
+    from dkbuild.engine.remote_cache import RemoteCacheLocationError, remote_scheme
 
     try:
-        parse_remote_location(value, "[cache] remote")
+        remote_scheme(value, "[cache] remote")
     except RemoteCacheLocationError as exc:
         problem, _, fix = str(exc).partition("; supported: ")
         raise bad_value(problem.removeprefix("[cache] remote: "), f"write {fix}") from None

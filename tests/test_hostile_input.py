@@ -101,7 +101,7 @@ def bad_toml(root: Path) -> None:
 def bad_values(root: Path) -> None:
     (root / "workspace.toml").write_text(
         '[workspace]\npackages = ["../**"]\nmax_manifest_bytes = -1\n\n[environments.prod]\napprovals = -3\n\n'
-        '[cache]\nremote = "grpc://cache.example:8980"\ndir = ".."\n')
+        '[cache]\nremote = "s3://cache.example/x"\ndir = ".."\n')
 
 
 def toml_fifo(root: Path) -> None:
@@ -226,7 +226,7 @@ def test_ignored_unreadable_file_is_not_read(quiet_env: Path) -> None:
 def test_unknown_remote_cache_scheme_is_a_usage_error_naming_the_schemes(quiet_env: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_tree(quiet_env / "ws", basic_files())
-    for given, source in ((["--remote-cache", "grpc://cache.example:8980"], "--remote-cache"),
+    for given, source in ((["--remote-cache", "s3://cache.example/x"], "--remote-cache"),
                           ([], "DKB_REMOTE_CACHE")):
         if not given:
             monkeypatch.setenv("DKB_REMOTE_CACHE", "s3://bucket/cache")
@@ -352,7 +352,7 @@ def test_uncommenting_the_template_changes_no_setting() -> None:
     ('[workspace]\nexclude = ["/abs/**"]\n', "workspace.exclude.0", 2, "write 'abs/**'"),
     ('[workspace]\npackages = ["./pipelines/**"]\n', "workspace.packages.0", 2, "write 'pipelines/**'"),
     ('[cache]\ndir = "."\n', "cache.dir", 2, "'.dkb'"),
-    ('[cache]\nremote = "grpc://c:1/x"\n', "cache.remote", 2, "oci://HOST"),
+    ('[cache]\nremote = "s3://c/x"\n', "cache.remote", 2, "oci://HOST"),
     ('[cache]\nmax_size = "lots"\n', "cache.max_size", 2, "'2G'"),
     ('[gitops]\npath = "../../etc"\n', "gitops.path", 2, "below the root"),
     ('[gitops]\nbranch = "a..b"\n', "gitops.branch", 2, "'main'"),

@@ -56,7 +56,9 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--image-failure", type=click.Choice(["auto", "fail", "warn"]),
                      help="Whether an image that cannot be built fails the run (default: [build] image_failure, "
                           "auto: only a failed build with a builder present)."),
-        click.option("--remote-cache", metavar="URL", help="Shared cache, oci://host/repo (or DKB_REMOTE_CACHE, [cache] remote)."),
+        click.option("--remote-cache", metavar="URL",
+                     help="Shared cache: oci://host/repo, or a REAPI server grpc[s]://host:port[/instance] "
+                          "(or DKB_REMOTE_CACHE, [cache] remote)."),
         click.option("--remote-cache-write", is_flag=True, help="Also write to the remote cache (trusted branches only)."),
         click.option("--remote-cache-required", is_flag=True, help="Fail instead of building locally when the remote cache is unusable."),
         click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to registries (local test registries)."),
