@@ -1,0 +1,1 @@
+"""Clients for remote build services (the Bazel Remote Execution API)."""
