@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps clean
+.PHONY: demo test venv buildgrid system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# BuildGrid, the REAPI server of the remote-cache tests, in its own venv (it needs Python >= 3.13).
+buildgrid:
+	bash scripts/buildgrid-venv.sh .venv-buildgrid
+
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -24,9 +28,9 @@ demo: system-deps venv
 	@bash scripts/demo.sh
 
 # pytest exits 5 when it collected no tests; that must fail, not pass quietly.
-test: system-deps venv
+test: system-deps venv buildgrid
 	$(BIN)/python -m pytest -n auto -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-buildgrid .pytest_cache .hypothesis

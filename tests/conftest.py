@@ -117,6 +117,8 @@ def git(root: Path, *args: str) -> str:
 
 # A real OCI registry (CNCF distribution) on loopback: see tests/registry.py.
 from tests.registry import auth_registry, registry, token_registry  # noqa: F401
+# A real BuildGrid REAPI server (cache-only) on loopback: see tests/buildgrid.py.
+from tests.buildgrid import buildgrid  # noqa: F401,E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

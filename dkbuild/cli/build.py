@@ -53,7 +53,9 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--image-failure", type=click.Choice(["auto", "fail", "warn"]),
                      help="Whether an image that cannot be built fails the run (default: [build] image_failure, "
                           "auto: only a failed build with a builder present)."),
-        click.option("--remote-cache", metavar="URL", help="Shared cache, oci://host/repo (or DKB_REMOTE_CACHE, [cache] remote)."),
+        click.option("--remote-cache", metavar="URL",
+                     help="Shared cache: oci://host/repo, or a REAPI server grpc[s]://host:port[/instance] "
+                          "(or DKB_REMOTE_CACHE, [cache] remote)."),
         click.option("--remote-cache-write", is_flag=True, help="Also write to the remote cache (trusted branches only)."),
         click.option("--remote-cache-required", is_flag=True, help="Fail instead of building locally when the remote cache is unusable."),
         click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to registries (local test registries)."),
@@ -99,7 +101,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     from dkbuild.api import build, recall_build
     from dkbuild.engine.build import BuildOptions
     from dkbuild.engine.progress import make_progress
-    from dkbuild.engine.remote_cache import RemoteCacheRequired, RemoteCacheSettings
+    from dkbuild.engine.remote_cache import RemoteCacheLocationError, RemoteCacheRequired, RemoteCacheSettings
     from dkbuild.governance.render import render_text
 
     loaded = load_workspace_graph(ctx, output, deferred=True)
@@ -118,7 +120,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
                                              settings.get("cache", "remote"))
-    except RemoteCacheRequired as exc:
+    except (RemoteCacheRequired, RemoteCacheLocationError) as exc:
         raise click.UsageError(str(exc)) from None
     progress = make_progress if not dry_run and output == "text" else None
     try:

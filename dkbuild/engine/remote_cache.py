@@ -1,40 +1,97 @@
-"""The shared remote cache: an OCI repository with one artifact per action key, tagged with it.
+"""The shared remote cache: one entry per action key, in an OCI repository (`oci://`, tagged with
+the key) or on a REAPI server's action cache and CAS (`grpc://`, `grpcs://`).
 
 Read-through on a local miss: the entry's blobs are fetched into the local store with every digest
 verified, and the hit is recorded as `remote`. Written only when asked (`--remote-cache-write`),
 because pull-request builds must not poison what trusted branches read. With a signing key
 (`DKB_CACHE_SIGNING_KEY`), entries carry an HMAC-SHA256 of their config and unsigned or forged
-entries are ignored with a warning. A slow or down registry degrades to local building with a
-warning (the remote is switched off for the rest of the run), unless the cache is required.
+entries are ignored with a warning. A slow or down server degrades to local building with a
+warning (the remote is switched off for the rest of the run), unless the cache is required; a
+read-only one is still read, and not written to, with one warning.
+
+The trust policy lives here once; a backend (`remote_oci`, `remote_reapi`) only moves bytes:
+the entry's config and signature, and blobs into the local store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dkbuild.engine.cache import CacheEntry
-from dkbuild.oci.jsoncanon import canonical_bytes, descriptor
+from dkbuild.oci.jsoncanon import canonical_bytes
 
-CACHE_ARTIFACT_TYPE = "application/vnd.dkbuild.cache.v1"
-CACHE_CONFIG_TYPE = "application/vnd.dkbuild.cache.entry.v1+json"
-BLOB_TYPE = "application/octet-stream"
-MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-SIGNATURE = "io.dkbuild.cache.signature"
+# Where each remote cache URL scheme is served from: the one place a scheme is registered.
+BACKENDS = {
+    "oci": "dkbuild.engine.remote_oci:OciBackend",
+    "grpc": "dkbuild.engine.remote_reapi:ReapiBackend",
+    "grpcs": "dkbuild.engine.remote_reapi:ReapiBackend",
+}
 
 
 class RemoteCacheRequired(Exception):
     """The remote cache was required (--remote-cache-required) and could not be used."""
 
 
+class RemoteCacheLocationError(ValueError):
+    """A remote cache URL dkb cannot use (a usage error: exit 2)."""
+
+
+class EntryUnusable(Exception):
+    """This one entry is corrupt, incomplete or missing blobs: rebuild it locally."""
+
+
+class BackendUnavailable(Exception):
+    """The server is down, slow or refusing reads: stop using it for this run."""
+
+
+class BackendReadOnly(Exception):
+    """The server (or this instance of it) does not accept writes."""
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    config: bytes                 # canonical JSON: action_key, label, key, artifacts, blobs
+    signature: str                # hex HMAC-SHA256 of config, "" when unsigned
+    handle: Any = None            # what the backend needs to fetch the blobs (sizes, digests)
+
+
+class CacheBackend(Protocol):
+    def read_entry(self, action_key: str) -> StoredEntry | None: ...
+
+    def fetch_blobs(self, stored: StoredEntry, digests: list[str], store: Any) -> None: ...
+
+    def write_entry(self, entry: CacheEntry, config: bytes, signature: str | None, store: Any) -> None: ...
+
+
+def backend_class(location: str) -> type:
+    """The backend class for a remote cache URL; RemoteCacheLocationError for an unknown scheme or
+    a grpc:// URL without the REAPI extra installed."""
+    scheme, sep, _ = location.partition("://")
+    if not sep or scheme not in BACKENDS:
+        raise RemoteCacheLocationError(f"remote cache {location!r}: unknown scheme; use one of "
+                                       + ", ".join(f"{s}://" for s in BACKENDS))
+    module, _, name = BACKENDS[scheme].partition(":")
+    cls: type = getattr(importlib.import_module(module), name)
+    cls.check_location(location)
+    return cls
+
+
+def entry_config(entry: CacheEntry) -> bytes:
+    """What a remote entry says (and what its signature covers)."""
+    return canonical_bytes({"action_key": entry.action_key, "label": entry.label, "key": entry.key,
+                            "artifacts": entry.artifacts, "blobs": [b["digest"] for b in entry.blobs]})
+
+
 @dataclass(frozen=True)
 class RemoteCacheSettings:
-    location: str                 # oci://host[:port]/repository
+    location: str                 # oci://host[:port]/repository, grpc[s]://host:port[/instance]
     write: bool = False
     required: bool = False
     plain_http: bool = False
@@ -51,6 +108,7 @@ class RemoteCacheSettings:
                 raise RemoteCacheRequired("--remote-cache-required, but no remote cache is configured "
                                           "(--remote-cache, DKB_REMOTE_CACHE or [cache] remote)")
             return None
+        backend_class(location)
         key = env.get("DKB_CACHE_SIGNING_KEY")
         return cls(location, write, required, plain_http, key.encode() if key else None)
 
@@ -58,19 +116,15 @@ class RemoteCacheSettings:
 @dataclass
 class RemoteCache:
     settings: RemoteCacheSettings
-    client: Any                               # dkbuild.oci.registry.RegistryClient
-    repository: str
+    backend: CacheBackend
     warnings: list[str] = field(default_factory=list)
     _down: bool = False
+    _read_only: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def connect(cls, settings: RemoteCacheSettings) -> "RemoteCache":
-        from dkbuild.oci.reference import parse_location
-        from dkbuild.oci.registry import RegistryClient
-
-        registry, repository = parse_location(settings.location)
-        return cls(settings, RegistryClient(registry, plain_http=settings.plain_http), repository)
+        return cls(settings, backend_class(settings.location).connect(settings))
 
     # --- failure policy ------------------------------------------------------------------------
 
@@ -88,17 +142,25 @@ class RemoteCache:
         if first:
             self._warn(f"remote cache {self.settings.location} unusable ({exc}); building locally")
 
+    def _refused_write(self, exc: Exception) -> None:
+        if self.settings.required:
+            raise RemoteCacheRequired(f"remote cache {self.settings.location} is required but read-only: {exc}")
+        with self._lock:
+            first = not self._read_only
+            self._read_only = True
+        if first:
+            self._warn(f"remote cache {self.settings.location} is read-only ({exc}); reading it, not writing to it")
+
     # --- signing -------------------------------------------------------------------------------
 
     def _sign(self, config: bytes) -> str | None:
         key = self.settings.signing_key
         return hmac.new(key, config, hashlib.sha256).hexdigest() if key else None
 
-    def _signature_ok(self, config: bytes, manifest: dict[str, Any], action_key: str) -> bool:
+    def _signature_ok(self, stored: StoredEntry, action_key: str) -> bool:
         if self.settings.signing_key is None:
             return True
-        given = manifest.get("annotations", {}).get(SIGNATURE, "")
-        if hmac.compare_digest(given, self._sign(config) or ""):
+        if hmac.compare_digest(stored.signature, self._sign(stored.config) or ""):
             return True
         self._warn(f"remote cache entry {action_key[:12]} has a missing or invalid signature; ignored")
         return False
@@ -107,35 +169,25 @@ class RemoteCache:
 
     def fetch(self, action_key: str, store: Any) -> CacheEntry | None:
         """Bring a remote entry into the local store, or None (miss, down, forged, or corrupt)."""
-        from dkbuild.oci.registry import DigestMismatch, NotFound, RegistryError, RegistryUnavailable
-
         if self._down:
             return None
         try:
-            found = self.client.pull_manifest(self.repository, action_key)
-            if found is None:
+            stored = self.backend.read_entry(action_key)
+            if stored is None or not self._signature_ok(stored, action_key):
                 return None
-            manifest = json.loads(found[0])
-            config = self.client.pull_blob(self.repository, manifest["config"]["digest"])
-            if not self._signature_ok(config, manifest, action_key):
-                return None
-            entry = json.loads(config)
+            entry = json.loads(stored.config)
             if entry.get("action_key") != action_key:
                 self._warn(f"remote cache entry {action_key[:12]} names another action; ignored")
                 return None
-            for digest in entry["blobs"]:
-                if not store.layout.blob_path(digest).exists():
-                    store.layout.put_blob(self.client.pull_blob(self.repository, digest))
-        except (DigestMismatch, NotFound) as exc:
+            missing = [d for d in entry["blobs"] if not store.layout.blob_path(d).exists()]
+            self.backend.fetch_blobs(stored, missing, store)
+        except EntryUnusable as exc:
             self._warn(f"remote cache entry {action_key[:12]} is corrupt or incomplete ({exc}); rebuilding locally")
             return None
-        except RegistryUnavailable as exc:
+        except BackendUnavailable as exc:
             self._unavailable(exc)
             return None
-        except RegistryError as exc:
-            self._unavailable(exc)
-            return None
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             self._warn(f"remote cache entry {action_key[:12]} is malformed ({exc}); ignored")
             return None
         return store.cache.store(action_key, entry["label"], entry["key"], entry["artifacts"], entry["blobs"])
@@ -143,26 +195,12 @@ class RemoteCache:
     # --- write -----------------------------------------------------------------------------------
 
     def upload(self, entry: CacheEntry, store: Any) -> None:
-        if not self.settings.write or self._down:
+        if not self.settings.write or self._down or self._read_only:
             return
-        from dkbuild.oci.registry import RegistryError
-
-        digests = [b["digest"] for b in entry.blobs]
-        config = canonical_bytes({"action_key": entry.action_key, "label": entry.label, "key": entry.key,
-                                  "artifacts": entry.artifacts, "blobs": digests})
-        layers = [{"mediaType": BLOB_TYPE, "digest": b["digest"], "size": b["size"]} for b in entry.blobs]
-        annotations = {"io.dkbuild.cache.label": entry.label}
-        signature = self._sign(config)
-        if signature:
-            annotations[SIGNATURE] = signature
-        manifest = canonical_bytes({"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
-                                    "artifactType": CACHE_ARTIFACT_TYPE,
-                                    "config": descriptor(CACHE_CONFIG_TYPE, config), "layers": layers,
-                                    "annotations": annotations})
+        config = entry_config(entry)
         try:
-            for digest in digests:
-                self.client.push_blob(self.repository, digest, store.layout.blob_path(digest))
-            self.client.push_blob(self.repository, descriptor(CACHE_CONFIG_TYPE, config)["digest"], config)
-            self.client.push_manifest(self.repository, entry.action_key, manifest, MANIFEST_TYPE)
-        except RegistryError as exc:
+            self.backend.write_entry(entry, config, self._sign(config), store)
+        except BackendReadOnly as exc:
+            self._refused_write(exc)
+        except BackendUnavailable as exc:
             self._unavailable(exc)
