@@ -1,5 +1,5 @@
-"""A real BuildGrid REAPI server for tests, cache-only: in-memory CAS, action cache and ByteStream,
-no database, on a free loopback port, from its own venv (`.venv-buildgrid`, made by
+"""A real BuildGrid REAPI server for tests, cache-only: a disk CAS, an in-memory action cache and
+ByteStream, no database, on a free loopback port, from its own venv (`.venv-buildgrid`, made by
 scripts/buildgrid-venv.sh: BuildGrid 0.9.1 needs Python >= 3.13).
 
 Two instances share one storage: `main` (read-write) and `ro` (the same blobs and entries, but
@@ -33,8 +33,8 @@ server:
 authorization:
   method: none
 storages:
-  - !lru-storage &cas
-    size: 1GB
+  - !disk-storage &cas
+    path: "{cas}"
 caches:
   - !lru-action-cache &ac
     storage: *cas
@@ -87,11 +87,17 @@ class BuildGrid:
         self.config = root / "buildgrid.yml"
         self.log = root / "buildgrid.log"
         self.port = free_port()
-        self.config.write_text(CONFIG.format(port=self.port))
+        self.cas = root / "cas"
+        self.config.write_text(CONFIG.format(port=self.port, cas=self.cas))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, instance: str = "main") -> str:
         return f"grpc://127.0.0.1:{self.port}/{instance}"
+
+    def blob_file(self, digest: str) -> Path:
+        """Where BuildGrid's disk storage keeps a blob (`sha256:<hex>`), for planting corrupt bytes."""
+        hexdigest = digest.partition(":")[2]
+        return self.cas / "cas" / "objects" / hexdigest[:2] / hexdigest[2:]
 
     def start(self, timeout: float = 60.0) -> "BuildGrid":
         bgd = ensure_buildgrid()

@@ -10,8 +10,10 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
+
 from dkbuild.engine.remote_reapi import ENTRY_PATH, ReapiBackend
-from dkbuild.remote.reapi import Digest, ReapiClient
+from dkbuild.remote.reapi import Digest, DigestMismatch, ReapiClient
 from tests.conftest import basic_files, write_tree
 from tests.registry import free_port
 
@@ -150,13 +152,8 @@ def test_corrupt_blob_on_the_server_is_rebuilt_locally(tmp_path: Path, dkb, buil
     ci, laptop = checkouts(tmp_path, "corrupt")
     url = buildgrid.url()
     written = {t["label"]: t for t in build(dkb, ci, url, "--remote-cache-write").json()["targets"]}
-    key = written["//pipelines/ingest"]["action_key"]
-    backend = ReapiBackend(ReapiClient.open(url))
-    result = backend.client.get_action_result(backend.action_digest(key))
-    blob = next(f for f in result.output_files if f.path.startswith("dkb/blobs/"))
-    blob.digest.CopyFrom(Digest.of(b"not the blob").proto())      # names bytes the entry did not have
-    backend.client.upload({Digest.of(b"not the blob"): b"not the blob"})
-    backend.client.update_action_result(backend.action_digest(key), result)
+    stored = buildgrid.blob_file(written["//pipelines/ingest"]["artifacts"]["package"])
+    stored.write_bytes(b"x" * stored.stat().st_size)                # the disk under the server rots
     res = build(dkb, laptop, url)
     assert statuses(res) == {"//pipelines/ingest": "built", "//pipelines/publish": "remote"}
     assert any("corrupt or incomplete" in w for w in res.json()["warnings"])
@@ -206,3 +203,20 @@ def test_bad_grpc_urls_are_usage_errors(tmp_path: Path, dkb) -> None:
         res = build(dkb, ci, url, env=env)
         assert res.code == 2, res
         assert words in res.err and "Traceback" not in res.err, res
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_corrupt_bytes_from_the_server_are_refused(tmp_path: Path, buildgrid, size: str) -> None:
+    """The disk CAS hands out whatever its file holds: the client's digest check is what stops it,
+    for a batch read and for a ByteStream read alike."""
+    client = ReapiClient.open(buildgrid.url())
+    data = os.urandom(16 if size == "small" else client.capabilities().batch_limit + 1)
+    digest = Digest.of(data)
+    client.upload({digest: data})
+    stored = buildgrid.blob_file(digest.oci)
+    stored.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+    with pytest.raises(DigestMismatch):
+        client.read_blobs([digest])
+    with pytest.raises(DigestMismatch):
+        client.read_blobs_to([digest], lambda d: tmp_path / d.hash)
+    assert not (tmp_path / digest.hash).exists()          # an unverified blob never lands
