@@ -29,9 +29,9 @@ CONFIG = """\
 server:
   - !channel
     address: "127.0.0.1:{port}"
-    insecure-mode: true
+{channel}
 authorization:
-  method: none
+{authorization}
 storages:
   - !disk-storage &cas
     path: "{cas}"
@@ -67,6 +67,37 @@ instances:
         read-only: true
 thread-pool-size: 10
 """
+PLAIN = ("    insecure-mode: true", "  method: none")
+# grpcs with client certificates required (mTLS), and a JWT bearer token (HS256) on every call.
+SECURE = ("""\
+    insecure-mode: false
+    credentials:
+      tls-server-key: "{dir}/server.key"
+      tls-server-cert: "{dir}/server.crt"
+      tls-client-certs: "{dir}/ca.crt\"""", """\
+  method: jwt
+  secret: "{dir}/jwt.secret"
+  algorithm: hs256""")
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_pki(root: Path) -> None:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, via openssl."""
+    root.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(root / "ca.key"), "-out",
+             str(root / "ca.crt"), "-days", "2", "-subj", "/CN=dkb-test-ca")
+    for name, extension in (("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                            ("client", "extendedKeyUsage=clientAuth")):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(root / f"{name}.key"), "-out",
+                 str(root / f"{name}.csr"), "-subj", f"/CN=dkb-test-{name}")
+        (root / f"{name}.ext").write_text(extension + "\n")
+        _openssl("x509", "-req", "-in", str(root / f"{name}.csr"), "-CA", str(root / "ca.crt"), "-CAkey",
+                 str(root / "ca.key"), "-CAcreateserial", "-out", str(root / f"{name}.crt"), "-days", "2",
+                 "-extfile", str(root / f"{name}.ext"))
+    (root / "jwt.secret").write_text(os.urandom(16).hex())
 
 
 def ensure_buildgrid() -> Path:
@@ -81,18 +112,38 @@ def ensure_buildgrid() -> Path:
 
 
 class BuildGrid:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, secure: bool = False):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.config = root / "buildgrid.yml"
         self.log = root / "buildgrid.log"
         self.port = free_port()
         self.cas = root / "cas"
-        self.config.write_text(CONFIG.format(port=self.port, cas=self.cas))
+        self.pki = root / "pki" if secure else None
+        if self.pki:
+            make_pki(self.pki)
+        channel, authorization = (part.format(dir=self.pki) for part in SECURE) if self.pki else PLAIN
+        self.config.write_text(CONFIG.format(port=self.port, cas=self.cas, channel=channel,
+                                             authorization=authorization))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, instance: str = "main") -> str:
-        return f"grpc://127.0.0.1:{self.port}/{instance}"
+        return f"{'grpcs' if self.pki else 'grpc'}://127.0.0.1:{self.port}/{instance}"
+
+    def client_env(self, *, token: bool = True, client_cert: bool = True) -> dict[str, str]:
+        """The DKB_REAPI_* settings a client of the secure server needs (empty for the plain one)."""
+        if self.pki is None:
+            return {}
+        import jwt      # PyJWT, a test dependency (through PyGithub)
+
+        env = {"DKB_REAPI_CA_CERT": str(self.pki / "ca.crt")}
+        if client_cert:
+            env |= {"DKB_REAPI_CLIENT_CERT": str(self.pki / "client.crt"),
+                    "DKB_REAPI_CLIENT_KEY": str(self.pki / "client.key")}
+        if token:
+            env["DKB_REAPI_TOKEN"] = jwt.encode({"sub": "dkb-test", "exp": int(time.time()) + 3600},
+                                                (self.pki / "jwt.secret").read_text(), algorithm="HS256")
+        return env
 
     def blob_file(self, digest: str) -> Path:
         """Where BuildGrid's disk storage keeps a blob (`sha256:<hex>`), for planting corrupt bytes."""
@@ -106,7 +157,7 @@ class BuildGrid:
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         from dkbuild.remote.reapi import ReapiClient, ReapiUnavailable
 
-        client = ReapiClient.open(self.url())
+        client = ReapiClient.open(self.url(), self.client_env())
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:

@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from dkbuild.engine.remote_reapi import ENTRY_PATH, ReapiBackend
 from dkbuild.remote.reapi import Digest, DigestMismatch, ReapiClient
+from tests.buildgrid import BuildGrid
 from tests.conftest import basic_files, write_tree
 from tests.registry import free_port
 
@@ -220,3 +223,68 @@ def test_corrupt_bytes_from_the_server_are_refused(tmp_path: Path, buildgrid, si
     with pytest.raises(DigestMismatch):
         client.read_blobs_to([digest], lambda d: tmp_path / d.hash)
     assert not (tmp_path / digest.hash).exists()          # an unverified blob never lands
+
+
+@pytest.fixture(scope="module")
+def secure_buildgrid(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """BuildGrid on grpcs://, requiring a client certificate (mTLS) and a JWT bearer token."""
+    server = BuildGrid(tmp_path_factory.mktemp("buildgrid-tls"), secure=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_grpcs_with_mtls_and_a_bearer_token_from_the_environment(tmp_path: Path, dkb, secure_buildgrid) -> None:
+    ci, laptop = checkouts(tmp_path, "tls")
+    url = secure_buildgrid.url()
+    assert url.startswith("grpcs://")
+    written = build(dkb, ci, url, "--remote-cache-write", env=secure_buildgrid.client_env())
+    assert set(statuses(written).values()) == {"built"} and "warnings" not in written.json()
+    fetched = build(dkb, laptop, url, env=secure_buildgrid.client_env())
+    assert set(statuses(fetched).values()) == {"remote"}
+    assert local_blobs(laptop, fetched) == local_blobs(ci, written)
+    for env, words in [(secure_buildgrid.client_env(token=False), "UNAUTHENTICATED"),
+                       (secure_buildgrid.client_env(client_cert=False), "UNAVAILABLE")]:
+        shutil.rmtree(laptop / ".dkb")
+        refused = build(dkb, laptop, url, env=env)
+        assert set(statuses(refused).values()) == {"built"}
+        warnings = refused.json()["warnings"]
+        assert len(warnings) == 1 and words in warnings[0], warnings
+
+
+def test_endpoint_urls_and_credentials_from_the_environment(tmp_path: Path) -> None:
+    from dkbuild.remote.reapi import EndpointError, parse_endpoint
+
+    plain = parse_endpoint("grpc://cache.internal:8980/ci/main", env={})
+    assert (plain.target, plain.instance, plain.tls, plain.metadata()) == ("cache.internal:8980", "ci/main", False, ())
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    tls = parse_endpoint("grpcs://[::1]", env={"DKB_REAPI_TOKEN_FILE": str(token), "DKB_REAPI_MAX_IN_FLIGHT": "4"})
+    assert (tls.target, tls.instance, tls.tls, tls.max_in_flight) == ("[::1]:443", "", True, 4)
+    assert tls.metadata() == (("authorization", "Bearer s3cret"),)
+    headers = parse_endpoint("grpcs://h", env={"DKB_REAPI_HEADERS": "X-BuildBuddy-API-Key=k1, x-team = data"})
+    assert headers.metadata() == (("x-buildbuddy-api-key", "k1"), ("x-team", "data"))
+    for url, env, words in [("grpc://h", {}, "no port"), ("http://h:1", {}, "not a REAPI URL"),
+                            ("grpcs://h:1", {"DKB_REAPI_CLIENT_CERT": "c.pem"}, "go together"),
+                            ("grpc://h:1", {"DKB_REAPI_CA_CERT": "ca.pem"}, "use a grpcs:// URL"),
+                            ("grpc://h:1", {"DKB_REAPI_MAX_IN_FLIGHT": "0"}, "positive"),
+                            ("grpc://h:1", {"DKB_REAPI_HEADERS": "novalue"}, "name=value")]:
+        with pytest.raises(EndpointError, match=words):
+            parse_endpoint(url, env=env)
+
+
+def test_without_the_reapi_extra_dkb_runs_and_grpc_urls_say_what_to_install(tmp_path: Path) -> None:
+    """The extra's modules made unimportable (None in sys.modules), as on an install without it."""
+    ci, _ = checkouts(tmp_path, "no-extra")
+    runner = ("import sys; sys.modules['buildgrid'] = None; sys.modules['grpc'] = None; "
+              "from dkbuild.cli.main import main; sys.argv = ['dkb', *sys.argv[1:]]; main()")
+
+    def dkb_without_extra(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", runner, *args], cwd=ci, capture_output=True, text=True, timeout=120)
+
+    plain = dkb_without_extra("build", "--output", "json")
+    assert plain.returncode == 0, plain.stderr
+    missing = dkb_without_extra("build", "--remote-cache", "grpc://127.0.0.1:1/main")
+    assert missing.returncode == 2
+    assert "install dkbuild[reapi]" in missing.stderr and "Traceback" not in missing.stderr, missing.stderr

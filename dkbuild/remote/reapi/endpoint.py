@@ -3,6 +3,8 @@
 ever part of a URL, a command line or workspace.toml:
 
 * `DKB_REAPI_TOKEN` (or `DKB_REAPI_TOKEN_FILE`): sent as `authorization: Bearer <token>`;
+* `DKB_REAPI_HEADERS`: more call metadata, `name=value` pairs separated by commas or newlines
+  (e.g. BuildBuddy's `x-buildbuddy-api-key=...`);
 * `DKB_REAPI_CA_CERT`: PEM roots to trust instead of the system's (grpcs://);
 * `DKB_REAPI_CLIENT_CERT` and `DKB_REAPI_CLIENT_KEY`: PEM client certificate and key, for mTLS;
 * `DKB_REAPI_MAX_IN_FLIGHT` (default 16): RPCs open at once; `DKB_REAPI_TIMEOUT` (default 60 s).
@@ -35,6 +37,7 @@ class Credentials:
     root_certificates: bytes | None = None
     client_certificate: bytes | None = None
     client_key: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Endpoint:
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         token = self.credentials.token
-        return (("authorization", f"Bearer {token}"),) if token else ()
+        return ((("authorization", f"Bearer {token}"),) if token else ()) + self.credentials.headers
 
     def open_channel(self) -> Any:
         from dkbuild.remote.reapi.stubs import stubs
@@ -101,7 +104,20 @@ def _credentials(env: dict[str, str], tls: bool) -> Credentials:
         raise EndpointError("DKB_REAPI_CA_CERT and DKB_REAPI_CLIENT_CERT apply to TLS: use a grpcs:// URL")
     return Credentials(token, _read(env, "DKB_REAPI_CA_CERT") if env.get("DKB_REAPI_CA_CERT") else None,
                        _read(env, "DKB_REAPI_CLIENT_CERT") if cert else None,
-                       _read(env, "DKB_REAPI_CLIENT_KEY") if key else None)
+                       _read(env, "DKB_REAPI_CLIENT_KEY") if key else None,
+                       _headers(env.get("DKB_REAPI_HEADERS", "")))
+
+
+def _headers(raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.replace("\n", ",").split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()     # gRPC metadata keys are lowercase
+        if not sep or not re.fullmatch(r"[0-9a-z_.-]+", name) or name.endswith("-bin"):
+            raise EndpointError(f"DKB_REAPI_HEADERS: {name or item!r} is not a `name=value` header "
+                                "(letters, digits, - _ . in the name)")
+        pairs.append((name, value.strip()))
+    return tuple(pairs)
 
 
 def _read(env: dict[str, str], name: str) -> bytes:
