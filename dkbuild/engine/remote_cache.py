@@ -134,22 +134,22 @@ class RemoteCache:
                 self.warnings.append(message)
 
     def _unavailable(self, exc: Exception) -> None:
-        if self.settings.required:
-            raise RemoteCacheRequired(f"remote cache {self.settings.location} is required but unusable: {exc}")
-        with self._lock:
-            first = not self._down
-            self._down = True
-        if first:
-            self._warn(f"remote cache {self.settings.location} unusable ({exc}); building locally")
+        self._switch_off("_down", "unusable", f"unusable ({exc}); building locally", exc)
 
     def _refused_write(self, exc: Exception) -> None:
+        self._switch_off("_read_only", "read-only", f"is read-only ({exc}); reading it, not writing to it", exc)
+
+    def _switch_off(self, flag: str, state: str, warning: str, exc: Exception) -> None:
+        """Stop using the remote (or writing to it) for the rest of the run, with one warning;
+        with --remote-cache-required, fail instead."""
+        location = self.settings.location
         if self.settings.required:
-            raise RemoteCacheRequired(f"remote cache {self.settings.location} is required but read-only: {exc}")
+            raise RemoteCacheRequired(f"remote cache {location} is required but {state}: {exc}")
         with self._lock:
-            first = not self._read_only
-            self._read_only = True
+            first = not getattr(self, flag)
+            setattr(self, flag, True)
         if first:
-            self._warn(f"remote cache {self.settings.location} is read-only ({exc}); reading it, not writing to it")
+            self._warn(f"remote cache {location} {warning}")
 
     # --- signing -------------------------------------------------------------------------------
 
