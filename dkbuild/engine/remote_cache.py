@@ -74,7 +74,8 @@ def backend_class(location: str) -> type:
     """The backend class for a remote cache URL; RemoteCacheLocationError for an unknown scheme or
     a grpc:// URL without the REAPI extra installed."""
     scheme, sep, _ = location.partition("://")
-    if not sep or scheme not in BACKENDS:
+    scheme = scheme if sep else "oci"        # a bare host/repository is an OCI one, as for publish
+    if scheme not in BACKENDS:
         raise RemoteCacheLocationError(f"remote cache {location!r}: unknown scheme; use one of "
                                        + ", ".join(f"{s}://" for s in BACKENDS))
     module, _, name = BACKENDS[scheme].partition(":")
