@@ -63,9 +63,11 @@ def one_round(root: Path, scratch: Path) -> dict[str, dict[str, float]]:
     try:
         for cache in CACHES:
             out[cache]["fill"] = timed_build(root, [*urls[cache], "--remote-cache-write"], "cached", report)
+            print(f"bench:   fill {cache}: {out[cache]['fill']:.2f}s", file=sys.stderr)
         for cache in CACHES:
             shutil.rmtree(root / ".dkb")
             out[cache]["read"] = timed_build(root, urls[cache], "remote", report)
+            print(f"bench:   read {cache}: {out[cache]['read']:.2f}s", file=sys.stderr)
     finally:
         buildgrid.stop()
         registry.stop()
