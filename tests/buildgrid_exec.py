@@ -243,7 +243,7 @@ class FixtureWorker:
 
 
 class ExecStack:
-    def __init__(self, root: Path, bots: int = 2):
+    def __init__(self, root: Path, bots: int = 4):
         self.postgres = PostgresCluster()
         self.server = BuildGridExec(root / "buildgrid", "")
         self.worker = FixtureWorker(root / "worker", "", bots)

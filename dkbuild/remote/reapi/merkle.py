@@ -5,50 +5,38 @@ directory can reach the tree, so it has the same inputs as the image action's ke
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
+from typing import Any
 
 from dkbuild.oci.backends import BadImageRequest
 from dkbuild.oci.backends.context import checked_relpath
-
-
-def digest_of(data: bytes) -> re_pb2.Digest:
-    return re_pb2.Digest(hash=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
-
-
-def message_blob(message: object) -> tuple[re_pb2.Digest, bytes]:
-    """A proto's canonical bytes and their digest (deterministic serialisation, as REAPI asks)."""
-    data = message.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
-    return digest_of(data), data
+from dkbuild.remote.reapi.digest import Digest
+from dkbuild.remote.reapi.stubs import stubs
 
 
 @dataclass
 class InputTree:
-    root: re_pb2.Digest
-    blobs: dict[str, bytes] = field(repr=False)    # hash -> content: every Directory and file
-
-    def digests(self) -> list[re_pb2.Digest]:
-        return [re_pb2.Digest(hash=h, size_bytes=len(b)) for h, b in sorted(self.blobs.items())]
+    root: Digest
+    blobs: dict[Digest, bytes] = field(repr=False)    # every Directory message and file
 
 
 @dataclass
 class _Dir:
-    files: dict[str, re_pb2.FileNode] = field(default_factory=dict)
-    links: dict[str, re_pb2.SymlinkNode] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)       # name -> FileNode
+    links: dict[str, Any] = field(default_factory=dict)       # name -> SymlinkNode
     dirs: dict[str, "_Dir"] = field(default_factory=dict)
 
 
 def context_tree(label: str, package_dir: Path, files: Iterable[str]) -> InputTree:
     """The input root of `files` (package-relative paths) read from `package_dir`."""
-    blobs: dict[str, bytes] = {}
+    re = stubs().re
+    blobs: dict[Digest, bytes] = {}
     top = _Dir()
-    for rel in sorted(files):
+    for rel in sorted(files):      # sorted: a file "a" comes before any "a/..." path
         parts = checked_relpath(label, rel).parts
         node = top
         for part in parts[:-1]:
@@ -59,24 +47,26 @@ def context_tree(label: str, package_dir: Path, files: Iterable[str]) -> InputTr
         try:
             info = source.lstat()
         except FileNotFoundError:
-            raise BadImageRequest(f"{label}: input file {rel} disappeared from {package_dir}; re-run the build") from None
+            raise BadImageRequest(f"{label}: input file {rel} disappeared from {package_dir}; "
+                                  "re-run the build") from None
         if stat.S_ISLNK(info.st_mode):
-            node.links[name] = re_pb2.SymlinkNode(name=name, target=os.readlink(source))
+            node.links[name] = re.SymlinkNode(name=name, target=os.readlink(source))
         elif stat.S_ISREG(info.st_mode):
             data = source.read_bytes()
-            digest = digest_of(data)
-            blobs[digest.hash] = data
-            node.files[name] = re_pb2.FileNode(name=name, digest=digest, is_executable=bool(info.st_mode & 0o111))
+            digest = Digest.of(data)
+            blobs[digest] = data
+            node.files[name] = re.FileNode(name=name, digest=digest.proto(), is_executable=bool(info.st_mode & 0o111))
         else:
             raise BadImageRequest(f"{label}: input {rel} is not a regular file or symlink")
-    return InputTree(_store(top, blobs), blobs)
+    return InputTree(_store(re, top, blobs), blobs)
 
 
-def _store(node: _Dir, blobs: dict[str, bytes]) -> re_pb2.Digest:
-    directory = re_pb2.Directory(
+def _store(re: Any, node: _Dir, blobs: dict[Digest, bytes]) -> Digest:
+    directory = re.Directory(
         files=[node.files[n] for n in sorted(node.files)],
-        directories=[re_pb2.DirectoryNode(name=n, digest=_store(node.dirs[n], blobs)) for n in sorted(node.dirs)],
+        directories=[re.DirectoryNode(name=n, digest=_store(re, node.dirs[n], blobs).proto()) for n in sorted(node.dirs)],
         symlinks=[node.links[n] for n in sorted(node.links)])
-    digest, data = message_blob(directory)
-    blobs[digest.hash] = data
+    data = directory.SerializeToString(deterministic=True)
+    digest = Digest.of(data)
+    blobs[digest] = data
     return digest
