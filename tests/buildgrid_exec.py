@@ -35,6 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 BGD = REPO / ".venv-buildgrid" / "bin" / "bgd"
 WORKER = Path(__file__).resolve().parent / "fixture_worker.py"
 INSTANCE = "dkb"
+# An instance whose queue holds one job and that no worker serves until a test starts one: the
+# server answers RESOURCE_EXHAUSTED to a second Execute there.
+FULL_INSTANCE = "dkb-full"
 # What the fixture worker advertises, and so what image actions may ask for.
 WORKER_PROPERTIES = {"OSFamily": "linux", "dkb-image-backend": "buildah"}
 
@@ -121,7 +124,10 @@ class BuildGridExec:
 
     @property
     def url(self) -> str:
-        return f"grpc://{self.address}/{INSTANCE}"
+        return self.url_of(INSTANCE)
+
+    def url_of(self, instance: str) -> str:
+        return f"grpc://{self.address}/{instance}"
 
     def _write_config(self) -> None:
         keys = json.dumps(sorted(k for k in WORKER_PROPERTIES if k not in ("OSFamily", "ISA")))
@@ -156,8 +162,12 @@ schedulers:
     storage: *cas
     property-set: !dynamic-property-set
       match-property-keys: {keys}
+    instanced-queue-size:
+      - max-size: 1
+        instance-names: [{FULL_INSTANCE}]
 instances:
-  - name: {INSTANCE}
+""" + "".join(f"""\
+  - name: {name}
     services:
       - !action-cache
         cache: *ac
@@ -168,8 +178,7 @@ instances:
         storage: *cas
       - !bytestream
         storage: *cas
-thread-pool-size: 24
-""")
+""" for name in (INSTANCE, FULL_INSTANCE)) + "thread-pool-size: 24\n")
 
     def start(self, timeout: float = 60.0) -> "BuildGridExec":
         if not BGD.exists():
@@ -204,8 +213,9 @@ thread-pool-size: 24
 class FixtureWorker:
     """tests/fixture_worker.py as a process: `bots` bot sessions, each running one lease at a time."""
 
-    def __init__(self, root: Path, address: str, bots: int = 2):
+    def __init__(self, root: Path, address: str, bots: int = 2, instance: str = INSTANCE):
         self.root = root
+        self.instance = instance
         self.root.mkdir(parents=True, exist_ok=True)
         self.address = address
         self.bots = bots
@@ -214,7 +224,7 @@ class FixtureWorker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "FixtureWorker":
-        args = [sys.executable, str(WORKER), "--server", self.address, "--instance", INSTANCE,
+        args = [sys.executable, str(WORKER), "--server", self.address, "--instance", self.instance,
                 "--events", str(self.events_file), "--workdir", str(self.root), "--bots", str(self.bots)]
         for key, value in WORKER_PROPERTIES.items():
             args += ["--property", f"{key}={value}"]

@@ -17,7 +17,7 @@ from dkbuild.remote.reapi.digest import Digest
 from dkbuild.remote.reapi.execution import RemoteExecutor, action_blobs
 from dkbuild.remote.reapi.merkle import context_tree
 from dkbuild.remote.reapi.stubs import stubs
-from tests.buildgrid_exec import WORKER_PROPERTIES, buildgrid_exec  # noqa: F401
+from tests.buildgrid_exec import FULL_INSTANCE, WORKER_PROPERTIES, FixtureWorker, buildgrid_exec  # noqa: F401
 from tests.registry import free_port
 
 IMAGE_FILES = {
@@ -136,6 +136,35 @@ def test_execute_is_bounded_by_jobs_and_resumes_with_wait_execution(buildgrid_ex
     again = executor.run(*slow)
     assert again.cached and output_text(executor, again.result) == "slow"
     assert buildgrid_exec.worker.executions() - before == 6
+
+
+def test_a_full_queue_is_retried_with_backoff(buildgrid_exec, tmp_path: Path) -> None:  # noqa: F811
+    """The server refuses a second job while its queue is full (RESOURCE_EXHAUSTED); the client
+    backs off and retries until a worker drains the queue, and both actions complete."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = RemoteExecutor.open(buildgrid_exec.server.url_of(FULL_INSTANCE), jobs=4)
+    first, second = (shell_action(tmp_path, name, "cat input.txt > out.txt") for name in ("full1", "full2"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        queued = pool.submit(executor.run, *first)
+        deadline = time.monotonic() + 30
+        while executor.streams.peak < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)                                   # the first job is in the queue now
+        refused = pool.submit(executor.run, *second)
+        while executor.retries < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert executor.retries >= 1, "the second Execute was never refused"
+        worker = FixtureWorker(tmp_path / "worker", buildgrid_exec.server.address, bots=1,
+                               instance=FULL_INSTANCE).start()
+        try:
+            results = [queued.result(timeout=60), refused.result(timeout=60)]
+        finally:
+            worker.stop()
+    assert [output_text(executor, r.result) for r in results] == ["full1", "full2"]
+    assert results[1].retries.get("RESOURCE_EXHAUSTED", 0) >= 1
+    assert "RESOURCE_EXHAUSTED" not in results[0].retries
 
 
 def build_json(dkb, root: Path, *args: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]

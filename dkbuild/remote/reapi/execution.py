@@ -36,10 +36,11 @@ class Executed:
     result: Any               # the ActionResult proto
     cached: bool              # answered by the server's action cache: nothing ran
     reconnects: int = 0       # Execute streams resumed with WaitExecution
+    retries: dict[str, int] = field(default_factory=dict)   # status code -> calls retried after it
 
     def to_json(self) -> dict[str, Any]:
         return {"action": str(self.action), "source": "action-cache" if self.cached else "executed",
-                "reconnects": self.reconnects}
+                "reconnects": self.reconnects, "retries": self.retries}
 
 
 def action_blobs(arguments: Sequence[str], env: Mapping[str, str], platform: Mapping[str, str],
@@ -70,6 +71,7 @@ class RemoteExecutor:
     jobs: int
     streams: Gate = field(init=False)
     down: str | None = None          # why the server is considered unreachable for this run
+    retries: int = 0                 # over all actions
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -106,6 +108,7 @@ class RemoteExecutor:
                                       skip_cache_lookup=skip_cache_lookup)
         name: str | None = None
         reconnects = failures = 0
+        retries: dict[str, int] = {}
         with self.streams.slot():
             while True:
                 try:
@@ -116,7 +119,7 @@ class RemoteExecutor:
                         name, failures = operation.name, 0
                         if operation.done:
                             response = _response(operation)
-                            return Executed(action, response.result, response.cached_result, reconnects)
+                            return Executed(action, response.result, response.cached_result, reconnects, retries)
                 except s.grpc.RpcError as exc:
                     code = exc.code().name if exc.code() is not None else "UNKNOWN"
                     if code == "NOT_FOUND" and name is not None:
@@ -126,6 +129,9 @@ class RemoteExecutor:
                     failures += 1
                     if failures > MAX_RETRIES:
                         raise from_rpc_error(exc, f"Execute (after {MAX_RETRIES} retries)") from None
+                    retries[code] = retries.get(code, 0) + 1
+                    with self._lock:
+                        self.retries += 1
                     time.sleep(_backoff(failures))
                 if name is not None:
                     reconnects += 1              # the stream ended before the operation did
