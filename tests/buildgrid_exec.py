@@ -2,7 +2,7 @@
 
 - `PostgresCluster`: a private cluster (initdb into a temp dir, trust auth on loopback, a free port),
   run as the `postgres` user when the tests run as root; stopped by pid.
-- `BuildGridExec`: BuildGrid from `.venv-buildgrid` (scripts/buildgrid-venv.sh) with CAS, ByteStream,
+- `BuildGridExec`: BuildGrid from the venv tests/buildgrid.py uses (scripts/buildgrid-venv.sh) with CAS, ByteStream,
   action cache, Execution and Bots on one instance, the scheduler on that PostgreSQL; stopped by pid.
   The server closes every connection after `connection_age_ms`, as production deployments do, so a
   long Execute stream is cut and the client has to resume it with WaitExecution.
@@ -29,10 +29,9 @@ from typing import Any
 
 import pytest
 
+from tests.buildgrid import BuildGrid, ensure_buildgrid
 from tests.registry import free_port
 
-REPO = Path(__file__).resolve().parent.parent
-BGD = REPO / ".venv-buildgrid" / "bin" / "bgd"
 WORKER = Path(__file__).resolve().parent / "fixture_worker.py"
 INSTANCE = "dkb"
 # An instance whose queue holds one job and that no worker serves until a test starts one: the
@@ -107,30 +106,36 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class BuildGridExec:
+class BuildGridExec(BuildGrid):
+    """tests/buildgrid.py's server, configured for execution: its SQL scheduler on `database`."""
+
     def __init__(self, root: Path, database: str, connection_age_ms: int = 4000):
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        super().__init__(root)
         self.database = database
         self.connection_age_ms = connection_age_ms
-        self.port = free_port()
-        self.config = root / "buildgrid.yml"
-        self.log = root / "buildgrid.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    @property
-    def url(self) -> str:
-        return self.url_of(INSTANCE)
-
-    def url_of(self, instance: str) -> str:
+    def url(self, instance: str = INSTANCE) -> str:
         return f"grpc://{self.address}/{instance}"
 
     def _write_config(self) -> None:
         keys = json.dumps(sorted(k for k in WORKER_PROPERTIES if k not in ("OSFamily", "ISA")))
+        instance = """\
+  - name: {name}
+    services:
+      - !action-cache
+        cache: *ac
+      - !execution
+        scheduler: *scheduler
+        operation-stream-keepalive-timeout: 1
+      - !cas
+        storage: *cas
+      - !bytestream
+        storage: *cas
+"""
         self.config.write_text(f"""\
 server:
   - !channel
@@ -148,7 +153,7 @@ connections:
     max-overflow: 5
 storages:
   - !disk-storage &cas
-    path: {self.root / "cas"}
+    path: {self.cas}
 caches:
   - !lru-action-cache &ac
     storage: *cas
@@ -166,48 +171,17 @@ schedulers:
       - max-size: 1
         instance-names: [{FULL_INSTANCE}]
 instances:
-""" + "".join(f"""\
-  - name: {name}
-    services:
-      - !action-cache
-        cache: *ac
-      - !execution
-        scheduler: *scheduler
-        operation-stream-keepalive-timeout: 1
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-""" for name in (INSTANCE, FULL_INSTANCE)) + "thread-pool-size: 24\n")
+{instance.format(name=INSTANCE)}{instance.format(name=FULL_INSTANCE)}thread-pool-size: 24
+""")
 
     def start(self, timeout: float = 60.0) -> "BuildGridExec":
-        if not BGD.exists():
-            pytest.fail(f"BuildGrid is not installed at {BGD}: run scripts/buildgrid-venv.sh "
-                        "(it needs Python >= 3.13)")
-        (self.root / "cas").mkdir(exist_ok=True)
-        migrate = subprocess.run([str(BGD), "migrate", "apply", self.database], capture_output=True, check=False)
+        migrate = subprocess.run([str(ensure_buildgrid()), "migrate", "apply", self.database], capture_output=True,
+                                 check=False)
         if migrate.returncode != 0:
             pytest.fail(f"bgd migrate failed: {migrate.stderr.decode(errors='replace')[-2000:]}")
         self._write_config()
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([str(BGD), "server", "start", str(self.config)], stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        import grpc
-
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.address) as channel:
-            while True:
-                try:
-                    grpc.channel_ready_future(channel).result(timeout=0.5)
-                    break
-                except grpc.FutureTimeoutError:
-                    if self.proc.poll() is not None or time.monotonic() > deadline:
-                        self.stop()
-                        pytest.fail(f"BuildGrid did not start:\n{_tail(self.log)}")
+        super().start(timeout)
         return self
-
-    def stop(self) -> None:
-        _stop(self.proc)
 
 
 class FixtureWorker:
@@ -223,7 +197,7 @@ class FixtureWorker:
         self.log = root / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "FixtureWorker":
+    def start(self, timeout: float = 60.0) -> "FixtureWorker":
         args = [sys.executable, str(WORKER), "--server", self.address, "--instance", self.instance,
                 "--events", str(self.events_file), "--workdir", str(self.root), "--bots", str(self.bots)]
         for key, value in WORKER_PROPERTIES.items():
@@ -231,6 +205,12 @@ class FixtureWorker:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while sum(e["event"] == "session" for e in self.events()) < self.bots:   # every bot is connected
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"the fixture worker did not connect to BuildGrid:\n{_tail(self.log)}")
+            time.sleep(0.05)
         return self
 
     def events(self) -> list[dict[str, Any]]:
@@ -243,7 +223,8 @@ class FixtureWorker:
 
     def peak_concurrency(self) -> int:
         running = peak = 0
-        for event in sorted(self.events(), key=lambda e: (e["time"], e["event"] == "start")):
+        runs = [e for e in self.events() if e["event"] in ("start", "end")]
+        for event in sorted(runs, key=lambda e: (e["time"], e["event"] == "start")):
             running += 1 if event["event"] == "start" else -1
             peak = max(peak, running)
         return peak
@@ -272,7 +253,7 @@ class ExecStack:
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self.server.url()
 
     def stop(self) -> None:
         self.worker.stop()

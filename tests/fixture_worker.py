@@ -29,11 +29,18 @@ import time
 import uuid
 from pathlib import Path
 
-import grpc
-from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2
-from buildgrid.common.protos.google.bytestream import bytestream_pb2, bytestream_pb2_grpc
-from buildgrid.common.protos.google.devtools.remoteworkers.v1test2 import bots_pb2, bots_pb2_grpc, worker_pb2
-from buildgrid.common.protos.google.rpc import code_pb2
+# tests/ holds a module named `buildgrid` (the server fixture): keep it from shadowing the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import grpc  # noqa: E402
+from buildgrid.common.protos.build.bazel.remote.execution.v2 import remote_execution_pb2 as re_pb2  # noqa: E402
+from buildgrid.common.protos.google.bytestream import bytestream_pb2, bytestream_pb2_grpc  # noqa: E402
+from buildgrid.common.protos.google.devtools.remoteworkers.v1test2 import (  # noqa: E402
+    bots_pb2,
+    bots_pb2_grpc,
+    worker_pb2,
+)
+from buildgrid.common.protos.google.rpc import code_pb2  # noqa: E402
 
 CHUNK = 1 << 20
 POLL_SECONDS = 5.0
@@ -118,6 +125,7 @@ class Bot:
                 if session is None:
                     session = self.bots.CreateBotSession(bots_pb2.CreateBotSessionRequest(
                         parent=self.args.instance, bot_session=self.session()), timeout=POLL_SECONDS)
+                    self.log(event="session", name=session.name)
                 session = self._step(session)
             except grpc.RpcError as exc:
                 # A cut connection: send the same session (and any finished lease) again. A session

@@ -14,6 +14,7 @@ import pytest
 
 from dkbuild.oci.backends import BadImageRequest
 from dkbuild.remote.reapi.digest import Digest
+from dkbuild.remote.reapi.errors import ReapiError
 from dkbuild.remote.reapi.execution import RemoteExecutor, action_blobs
 from dkbuild.remote.reapi.merkle import context_tree
 from dkbuild.remote.reapi.stubs import stubs
@@ -104,6 +105,11 @@ def shell_action(tmp_path: Path, name: str, script: str) -> tuple[Digest, dict[D
     return action_blobs(["/bin/sh", "-c", script], {"PATH": "/usr/bin:/bin"}, WORKER_PROPERTIES, tree, ["out.txt"])
 
 
+def open_executor(url: str, jobs: int, timeout: float = 120) -> RemoteExecutor:
+    """An executor whose actions fail after `timeout` s rather than hang a broken test."""
+    return RemoteExecutor.open(url, jobs, env={**os.environ, "DKB_REMOTE_EXEC_TIMEOUT": str(timeout)})
+
+
 def output_text(executor: RemoteExecutor, result: Any) -> str:
     (output,) = result.output_files
     digest = Digest.from_proto(output.digest)
@@ -113,7 +119,7 @@ def output_text(executor: RemoteExecutor, result: Any) -> str:
 def test_execute_is_bounded_by_jobs_and_resumes_with_wait_execution(buildgrid_exec, tmp_path: Path) -> None:  # noqa: F811
     from concurrent.futures import ThreadPoolExecutor
 
-    executor = RemoteExecutor.open(buildgrid_exec.url, jobs=2)
+    executor = open_executor(buildgrid_exec.url, jobs=2)
     before = buildgrid_exec.worker.executions()
     actions = [shell_action(tmp_path, f"job{i}", f"sleep 1; cat input.txt input.txt > out.txt") for i in range(5)]
     with ThreadPoolExecutor(max_workers=5) as pool:      # five threads ask at once; two streams open
@@ -144,7 +150,7 @@ def test_a_full_queue_is_retried_with_backoff(buildgrid_exec, tmp_path: Path) ->
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    executor = RemoteExecutor.open(buildgrid_exec.server.url_of(FULL_INSTANCE), jobs=4)
+    executor = open_executor(buildgrid_exec.server.url(FULL_INSTANCE), jobs=4)
     first, second = (shell_action(tmp_path, name, "cat input.txt > out.txt") for name in ("full1", "full2"))
     with ThreadPoolExecutor(max_workers=2) as pool:
         queued = pool.submit(executor.run, *first)
@@ -166,9 +172,16 @@ def test_a_full_queue_is_retried_with_backoff(buildgrid_exec, tmp_path: Path) ->
     assert results[1].retries.get("RESOURCE_EXHAUSTED", 0) >= 1
     assert "RESOURCE_EXHAUSTED" not in results[0].retries
 
+    # With no worker left, an action waits in the queue until DKB_REMOTE_EXEC_TIMEOUT, then fails.
+    stranded = open_executor(buildgrid_exec.server.url(FULL_INSTANCE), jobs=1, timeout=2)
+    with pytest.raises(ReapiError, match="no result within 2 s"):
+        stranded.run(*shell_action(tmp_path, "stranded", "cat input.txt > out.txt"))
+    assert stranded.down is None               # the server is up: later actions still go to it
+
 
 def build_json(dkb, root: Path, *args: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    res = dkb("build", "--image-backend", "buildah", "--output", "json", "//pipelines/ingest", *args, cwd=root)
+    res = dkb("build", "--image-backend", "buildah", "--output", "json", "//pipelines/ingest", *args, cwd=root,
+              env={"DKB_REMOTE_EXEC_TIMEOUT": "120"})
     assert res.code == 0, res
     (target,) = res.json()["targets"]
     return target

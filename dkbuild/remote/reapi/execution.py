@@ -10,6 +10,7 @@ executor down for the rest of the run, so later actions fail at once instead of 
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -27,6 +28,9 @@ from dkbuild.remote.reapi.stubs import stubs
 # Worth another try on the same operation (or the same Execute): the server is cut off or busy.
 RETRYABLE = {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED", "ABORTED"}
 MAX_RETRIES = 8                 # consecutive failures without any answer from the server
+# How long one action may take from Execute to its result, queueing included
+# (DKB_REMOTE_EXEC_TIMEOUT seconds): a queue no worker serves must not hang the build.
+DEFAULT_TIMEOUT = 3600.0
 BACKOFF_START, BACKOFF_CAP = 0.2, 5.0
 
 
@@ -69,6 +73,7 @@ def action_blobs(arguments: Sequence[str], env: Mapping[str, str], platform: Map
 class RemoteExecutor:
     client: ReapiClient
     jobs: int
+    timeout: float = DEFAULT_TIMEOUT
     streams: Gate = field(init=False)
     down: str | None = None          # why the server is considered unreachable for this run
     retries: int = 0                 # over all actions
@@ -80,7 +85,18 @@ class RemoteExecutor:
 
     @classmethod
     def open(cls, url: str, jobs: int, env: dict[str, str] | None = None) -> "RemoteExecutor":
-        return cls(ReapiClient.open(url, env), jobs)
+        """EndpointError for a bad URL or DKB_REMOTE_EXEC_TIMEOUT; no network call yet."""
+        from dkbuild.remote.reapi.endpoint import EndpointError
+
+        env = dict(os.environ) if env is None else env
+        raw = env.get("DKB_REMOTE_EXEC_TIMEOUT") or str(DEFAULT_TIMEOUT)
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = 0.0
+        if timeout <= 0:
+            raise EndpointError(f"DKB_REMOTE_EXEC_TIMEOUT={raw!r}: expected a positive number of seconds")
+        return cls(ReapiClient.open(url, env), jobs, timeout)
 
     @property
     def url(self) -> str:
@@ -109,12 +125,18 @@ class RemoteExecutor:
         name: str | None = None
         reconnects = failures = 0
         retries: dict[str, int] = {}
+        deadline = time.monotonic() + self.timeout
+        metadata = self.client.endpoint.metadata()
         with self.streams.slot():
             while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ReapiError(f"Execute: no result within {self.timeout:g} s (DKB_REMOTE_EXEC_TIMEOUT); "
+                                     "is a worker that matches the action's platform connected?")
                 try:
-                    stream = self._stub.Execute(request, metadata=self.client.endpoint.metadata()) if name is None \
-                        else self._stub.WaitExecution(s.re.WaitExecutionRequest(name=name),
-                                                      metadata=self.client.endpoint.metadata())
+                    stream = self._stub.Execute(request, timeout=left, metadata=metadata) if name is None \
+                        else self._stub.WaitExecution(s.re.WaitExecutionRequest(name=name), timeout=left,
+                                                      metadata=metadata)
                     for operation in stream:
                         name, failures = operation.name, 0
                         if operation.done:
@@ -122,6 +144,8 @@ class RemoteExecutor:
                             return Executed(action, response.result, response.cached_result, reconnects, retries)
                 except s.grpc.RpcError as exc:
                     code = exc.code().name if exc.code() is not None else "UNKNOWN"
+                    if code == "DEADLINE_EXCEEDED" and time.monotonic() >= deadline:
+                        continue                 # our own deadline: reported above
                     if code == "NOT_FOUND" and name is not None:
                         name = None              # the server forgot the operation: execute again
                     elif code not in RETRYABLE:
