@@ -243,3 +243,15 @@ def test_a_down_executor_is_reported_once_and_the_package_still_builds(workspace
     assert failed.code == 1 and url in failed.out
     bad = dkb("build", "--remote-executor", "http://nowhere", cwd=root)
     assert bad.code == 2 and "--remote-executor" in bad.err and "grpc://" in bad.err
+
+
+def test_a_failed_remote_build_fails_with_the_builders_output(buildgrid_exec, workspace, dkb) -> None:  # noqa: F811
+    root = workspace({"pipelines/ingest/Dockerfile": "FROM scratch\nCOPY missing/ /app/\n"})
+    res = dkb("build", "--remote-executor", buildgrid_exec.url, "--output", "json", "//pipelines/ingest", cwd=root,
+              env={"DKB_REMOTE_EXEC_TIMEOUT": "120"})
+    assert res.code == 1, res
+    (target,) = res.json()["targets"]
+    assert target["status"] == "failed" and target["image"]["failure"] == "build-failed"
+    assert "buildah build of Dockerfile failed" in target["image"]["reason"]
+    assert "missing" in target["image"]["reason"]            # buildah's own stderr, fetched from the CAS
+    assert "package" in target["artifacts"]

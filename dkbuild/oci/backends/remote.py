@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dkbuild.oci.backends import (
     BackendUnavailable,
@@ -24,6 +25,9 @@ from dkbuild.oci.backends.buildah import REMOTE_OUTPUT, build_failure, remote_co
 from dkbuild.oci.backends.ociimport import import_layout_tar
 from dkbuild.oci.layout import OciLayout
 
+if TYPE_CHECKING:     # the REAPI client needs the optional extra: imported when a build runs
+    from dkbuild.remote.reapi.execution import RemoteExecutor
+
 BACKEND_PROPERTY = "dkb-image-backend"
 REMOTE_BACKENDS = ("buildah",)
 
@@ -34,10 +38,7 @@ def platform_of(backend: str) -> dict[str, str]:
 
 
 class RemoteImageBackend:
-    def __init__(self, executor: object, backend: str = "buildah"):
-        from dkbuild.remote.reapi.execution import RemoteExecutor
-
-        assert isinstance(executor, RemoteExecutor)
+    def __init__(self, executor: "RemoteExecutor", backend: str = "buildah"):
         self.executor = executor
         self.name = backend
 
@@ -45,6 +46,7 @@ class RemoteImageBackend:
         return f"remote executor {self.executor.url} is unreachable: {self.executor.down}" if self.executor.down else None
 
     def build(self, request: ImageRequest, layout: OciLayout) -> ImageResult:
+        from dkbuild.remote.reapi.digest import Digest
         from dkbuild.remote.reapi.errors import ReapiError, ReapiUnavailable
         from dkbuild.remote.reapi.execution import action_blobs
         from dkbuild.remote.reapi.merkle import context_tree
@@ -64,8 +66,6 @@ class RemoteImageBackend:
                 raise ImageBuildFailed(f"{request.label}: the remote build on {where} wrote no {REMOTE_OUTPUT}")
             with tempfile.TemporaryDirectory(prefix="dkb-remote-image-") as tmp:
                 archive = Path(tmp) / REMOTE_OUTPUT
-                from dkbuild.remote.reapi.digest import Digest
-
                 self.executor.client.read_blobs_to([Digest.from_proto(output.digest)], lambda _d: archive)
                 descriptor, image_blobs = import_layout_tar(archive, layout, f"{request.label}: remote {self.name} "
                                                             "output", ref="img")
@@ -75,18 +75,17 @@ class RemoteImageBackend:
             raise ImageBuildFailed(f"{request.label}: the remote build on {where} failed: {exc}") from None
         return ImageResult(descriptor, image_blobs, self.name, remote=done.to_json())
 
-    def _stderr(self, result: object) -> bytes:
+    def _stderr(self, result: Any) -> bytes:
+        """The failed build's stderr: inline, or fetched from the CAS."""
         from dkbuild.remote.reapi.digest import Digest
 
-        raw = getattr(result, "stderr_raw", b"")
-        digest = getattr(result, "stderr_digest", None)
-        if raw or digest is None or not digest.hash:
-            return raw
-        blob = Digest.from_proto(digest)
+        if result.stderr_raw or not result.stderr_digest.hash:
+            return bytes(result.stderr_raw)
+        blob = Digest.from_proto(result.stderr_digest)
         return self.executor.client.read_blobs([blob]).get(blob, b"")
 
 
-def remote_backend(executor: object, preference: str) -> RemoteImageBackend:
+def remote_backend(executor: "RemoteExecutor", preference: str) -> RemoteImageBackend:
     """The remote backend for `--image-backend` (auto means buildah, the one workers run)."""
     backend = "buildah" if preference == "auto" else preference
     if backend not in REMOTE_BACKENDS:
