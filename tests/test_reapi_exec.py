@@ -243,6 +243,8 @@ def test_a_down_executor_is_reported_once_and_the_package_still_builds(workspace
     assert failed.code == 1 and url in failed.out
     bad = dkb("build", "--remote-executor", "http://nowhere", cwd=root)
     assert bad.code == 2 and "--remote-executor" in bad.err and "grpc://" in bad.err
+    bad = dkb("build", "--remote-executor", url, cwd=root, env={"DKB_REMOTE_EXEC_TIMEOUT": "soon"})
+    assert bad.code == 2 and "DKB_REMOTE_EXEC_TIMEOUT='soon'" in bad.err and "Traceback" not in bad.err
 
 
 def test_a_failed_remote_build_fails_with_the_builders_output(buildgrid_exec, workspace, dkb) -> None:  # noqa: F811

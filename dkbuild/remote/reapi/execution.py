@@ -86,16 +86,10 @@ class RemoteExecutor:
     @classmethod
     def open(cls, url: str, jobs: int, env: dict[str, str] | None = None) -> "RemoteExecutor":
         """EndpointError for a bad URL or DKB_REMOTE_EXEC_TIMEOUT; no network call yet."""
-        from dkbuild.remote.reapi.endpoint import EndpointError
+        from dkbuild.remote.reapi.endpoint import positive_setting
 
         env = dict(os.environ) if env is None else env
-        raw = env.get("DKB_REMOTE_EXEC_TIMEOUT") or str(DEFAULT_TIMEOUT)
-        try:
-            timeout = float(raw)
-        except ValueError:
-            timeout = 0.0
-        if timeout <= 0:
-            raise EndpointError(f"DKB_REMOTE_EXEC_TIMEOUT={raw!r}: expected a positive number of seconds")
+        timeout = positive_setting(env, "DKB_REMOTE_EXEC_TIMEOUT", DEFAULT_TIMEOUT, float)
         return cls(ReapiClient.open(url, env), jobs, timeout)
 
     @property
