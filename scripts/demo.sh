@@ -27,10 +27,7 @@ git --git-dir=.dkb/gitops.git update-ref refs/heads/main "$change"
 step "status: what runs where"
 dkb status //pipelines/enrich
 step "run enrich locally; its OpenLineage events go to .dkb/lineage/events.jsonl"
-# Stand-in values for the lake stores' secrets, read from the environment (the first place `dkb run`
-# looks). The dev profile of issue 15 (req. 3) replaces these exports.
-export LAKE_RAW_ACCESS_KEY_ID=demo LAKE_RAW_SECRET_ACCESS_KEY=demo
-export LAKE_CURATED_ACCESS_KEY_ID=demo LAKE_CURATED_SECRET_ACCESS_KEY=demo
+# Store secrets come from the example's dev-profile.template.toml (no environment needed).
 dkb run //pipelines/enrich
 "$repo/.venv/bin/python" "$repo/scripts/show-events.py" .dkb/lineage/events.jsonl
 step "governance report, as HTML"

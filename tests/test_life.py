@@ -26,13 +26,10 @@ from tests.openlineage_validation import validate_event
 from tests.test_gitops import merge, seed_bare
 
 PACKAGE, NAME, VERSION, NEWER = "//pipelines/enrich", "enrich", "1.2.0", "1.2.1"
-# The Store secrets enrich's datasets need, from the environment (the first place `dkb run` looks).
-# Issue 15 req. 3 adds a git-ignored dev profile to the example; then these can go.
-RUN_SECRETS = {name: "not-a-real-secret" for name in ("LAKE_RAW_ACCESS_KEY_ID", "LAKE_RAW_SECRET_ACCESS_KEY",
-                                                      "LAKE_CURATED_ACCESS_KEY_ID", "LAKE_CURATED_SECRET_ACCESS_KEY")}
+# The Store secrets enrich's datasets need come from the example's dev-profile.template.toml.
 # Nothing from the machine's environment may configure either life.
 CLEAN_ENV = {"DK_REGISTRY": "", "DKB_REGISTRY": "", "GITHUB_OWNER": "", "GITHUB_REPO": "", "GITHUB_BASE_URL": "",
-             "OPENLINEAGE_URL": "", **RUN_SECRETS}
+             "OPENLINEAGE_URL": ""}
 
 
 @dataclass

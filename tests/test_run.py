@@ -295,10 +295,11 @@ def test_unset_secret_fails_before_anything_is_sent(workspace, dkb, receiver, tm
     assert len(receiver.requests) == 2      # only the first run's START and COMPLETE
 
 
-def test_runtimes_that_do_not_run_locally_and_bad_targets(workspace, dkb, tmp_path) -> None:
-    root = workspace({"pipelines/dbtjob/dk.yaml": transform("dbtjob", ["raw"], ["report"], runtime="dbt")})
-    result = dkb("run", "//pipelines/dbtjob", cwd=root)
-    assert result.code == 2 and "generic-python" in result.err and "dbt" in result.err, result
+def test_unknown_runtimes_and_bad_targets(workspace, dkb, tmp_path) -> None:
+    root = workspace({"pipelines/sparkjob/dk.yaml": transform("sparkjob", ["raw"], ["report"], runtime="spark")})
+    result = dkb("run", "//pipelines/sparkjob", cwd=root)
+    assert result.code == 2 and "spark" in result.err, result
+    assert all(r in result.err for r in ("generic-python", "generic-go", "dbt", "cloudquery"))
     assert dkb("run", "//datasets/raw", cwd=root).code == 2
     assert dkb("run", "//pipelines/...", cwd=root).code == 2
     assert dkb("run", "//nope", cwd=root).code == 2
@@ -315,7 +316,11 @@ def test_container_mode_without_docker_is_a_clear_error(workspace, dkb, receiver
     if case == "no-daemon" and (shutil.which("docker") is None or _docker_daemon_up()):
         pytest.skip("needs a docker CLI without a reachable daemon")
     root = job_workspace(workspace, tmp_path)
-    env = run_env(PATH=str(tmp_path / "empty-bin")) if case == "no-cli" else run_env()
+    bin_dir = tmp_path / "bin"          # a PATH without podman, with or without the docker CLI
+    bin_dir.mkdir()
+    if case == "no-daemon":
+        (bin_dir / "docker").symlink_to(shutil.which("docker"))
+    env = run_env(PATH=str(bin_dir))
     result = dkb("run", "//pipelines/job", "--container", *http_args(receiver), cwd=root, env=env)
     assert result.code == 2, result
     assert ("no `docker` CLI" if case == "no-cli" else "Docker daemon") in result.err

@@ -130,8 +130,11 @@ def get_command(ctx: click.Context, key: str, show_origin: bool, output: str) ->
 @click.argument("value")
 @click.option("--user", "user", is_flag=True,
               help="Write the personal config ($XDG_CONFIG_HOME/dkb/config.toml) instead of workspace.toml.")
+@click.option("--dev", "dev", is_flag=True,
+              help="Write the local dev profile (.dkb/dev/profile.toml): secrets.VAR, stores.NAME.connector, "
+                   "stores.NAME.connection.FIELD.")
 @click.pass_context
-def set_command(ctx: click.Context, key: str, value: str, user: bool) -> None:
+def set_command(ctx: click.Context, key: str, value: str, user: bool, dev: bool) -> None:
     """Set KEY to VALUE in workspace.toml (or --user config), keeping comments and order.
 
     VALUE is typed by the key: true/false, integers, lists as a TOML array ('["a", "b"]') or a
@@ -141,7 +144,9 @@ def set_command(ctx: click.Context, key: str, value: str, user: bool) -> None:
     from dkbuild.userconfig import set_user_value, set_workspace_value
 
     try:
-        if user:
+        if dev:
+            path, changed = _dev_set(ctx, key, value)
+        elif user:
             path, changed = set_user_value(key, value, os.environ)
         else:
             root = _root(ctx, required=True)
@@ -151,6 +156,33 @@ def set_command(ctx: click.Context, key: str, value: str, user: bool) -> None:
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     click.echo(f"dkb: {'set' if changed else 'unchanged'} {key} in {path}", err=True)
+
+
+def _dev_entries(ctx: click.Context) -> list[dict[str, Any]]:
+    """The dev profile as `list` entries: every secret masked, stand-in stores as they are."""
+    from dkbuild.devprofile import load_profile
+    from dkbuild.userconfig import flatten
+
+    root = _root(ctx, required=True)
+    assert root is not None
+    profile = load_profile(root)
+    origin = f"dev:{profile.path}"
+    entries = [{"key": f"secrets.{var}", "value": MASK, "origin": origin, "secret": True}
+               for var in sorted(profile.secrets)]
+    for name, stand_in in sorted(profile.stores.items()):
+        body = {"connector": stand_in.connector, **({"connection": stand_in.connection} if stand_in.connection else {})}
+        fields = flatten(body, f"stores.{name}.")
+        entries += [{"key": k, "value": v, "origin": origin, "secret": False} for k, v in fields.items()]
+    return entries
+
+
+def _dev_set(ctx: click.Context, key: str, value: str | None) -> tuple[Path, bool]:
+    """`--dev`: the dev profile; a value is stored as text (secrets and connection fields are)."""
+    from dkbuild.devprofile import set_value
+
+    root = _root(ctx, required=True)
+    assert root is not None
+    return set_value(root, key, value)
 
 
 def _warn_unknown_environment(root: Path, key: str) -> None:
@@ -167,13 +199,16 @@ def _warn_unknown_environment(root: Path, key: str) -> None:
 @config_group.command("unset")
 @click.argument("key")
 @click.option("--user", "user", is_flag=True, help="Remove from the personal config instead of workspace.toml.")
+@click.option("--dev", "dev", is_flag=True, help="Remove from the local dev profile (.dkb/dev/profile.toml).")
 @click.pass_context
-def unset_command(ctx: click.Context, key: str, user: bool) -> None:
+def unset_command(ctx: click.Context, key: str, user: bool, dev: bool) -> None:
     """Remove KEY from workspace.toml (or --user config); the default (or a lower layer) applies again."""
     from dkbuild.userconfig import unset_user_value, unset_workspace_value
 
     try:
-        if user:
+        if dev:
+            path, changed = _dev_set(ctx, key, None)
+        elif user:
             path, changed = unset_user_value(key, os.environ)
         else:
             root = _root(ctx, required=True)
@@ -187,12 +222,13 @@ def unset_command(ctx: click.Context, key: str, user: bool) -> None:
 @config_group.command("list")
 @click.option("--show-origin", is_flag=True,
               help="Print where each value comes from: flag, env:NAME, workspace:PATH:LINE, user:PATH, default.")
+@click.option("--dev", "dev", is_flag=True, help="List the local dev profile instead (secret values show ***).")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def list_command(ctx: click.Context, show_origin: bool, output: str) -> None:
+def list_command(ctx: click.Context, show_origin: bool, dev: bool, output: str) -> None:
     """Every effective setting, one `key = value` per line. Secrets (token/password/key) show ***."""
     try:
-        entries = _entries(ctx)
+        entries = _dev_entries(ctx) if dev else _entries(ctx)
     except Exception as exc:  # noqa: BLE001
         _fail(exc, output)
     if output == "json":

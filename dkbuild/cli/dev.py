@@ -1,4 +1,5 @@
-"""`dkb dev up|down|status`: the local stack (Redpanda, MinIO, Marquez, Postgres) via Docker Compose."""
+"""`dkb dev up|down|status`: the local stack (Redpanda, MinIO, Marquez, Postgres) via Docker Compose;
+`dkb dev profile`: the local dev profile that `dkb run` reads Store secrets from."""
 
 from __future__ import annotations
 
@@ -94,3 +95,46 @@ def status_command(ctx: click.Context, output: str) -> None:
         click.echo(f"\n{stack.name}: " + ("up, lineage at " + endpoints(stack.settings)["lineage"] if running
                                          else "not up (dkb dev up)"))
     sys.exit(0 if running else 1)
+
+
+@dev_group.command("profile")
+@click.option("--force", is_flag=True, help="Overwrite an existing profile (its values are lost).")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def profile_command(ctx: click.Context, force: bool, output: str) -> None:
+    """Write the local dev profile, .dkb/dev/profile.toml: values for Store secrets on this machine.
+
+    \b
+    It is copied from the workspace's dev-profile.template.toml, else written as a skeleton naming
+    every secret variable the stores use. It is git-ignored and readable only by you. `dkb run`
+    resolves a secret from the environment first, then from this file. Edit it, or:
+    dkb config set --dev secrets.CRM_DB_PASSWORD VALUE
+    """
+    from dkbuild.cli.common import fail, load_workspace_graph
+    from dkbuild.devprofile import load_profile, write_profile
+    from dkbuild.diagnostics import DkbError
+    from dkbuild.lineage.storeenv import secret_variables
+
+    loaded = load_workspace_graph(ctx, output, quiet_skips=True)
+    root = loaded.workspace.root
+    needed = secret_variables(loaded.graph)
+    try:
+        path, source = write_profile(root, needed, force=force)
+        profile = load_profile(root)
+    except DkbError as exc:
+        fail(exc.diagnostics, output)
+    missing = sorted(var for var in needed if var not in profile.secrets)
+    shown = path.relative_to(root)
+    if output == "json":
+        emit_json({"profile": str(path), "written_from": source, "secrets_set": sorted(profile.secrets),
+                   "secrets_missing": missing, "stores_replaced": sorted(profile.stores)})
+        return
+    if source == "kept":
+        click.echo(f"dkb: {shown} exists; kept as it is (--force rewrites it)", err=True)
+    else:
+        click.echo(f"dkb: wrote {shown} from {source} (git-ignored, mode 600)", err=True)
+    click.echo(f"secrets set: {len(profile.secrets)}" + (f"; not set: {', '.join(missing)}" if missing else ""))
+    for name, stand_in in sorted(profile.stores.items()):
+        click.echo(f'store "{name}" runs locally as {stand_in.connector}')
+    if missing:
+        click.echo("set one with: dkb config set --dev secrets.VAR VALUE (or export VAR)")

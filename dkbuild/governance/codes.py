@@ -61,6 +61,7 @@ _CATALOGUE: list[tuple[str, str, str, str]] = [
     ("E121", "error", "workspace.toml is not valid TOML", "workspace"),
     ("E122", "error", "unknown key in workspace.toml", "workspace"),
     ("E123", "error", "invalid value in workspace.toml", "workspace"),
+    ("E540", "error", "the dev profile (.dkb/dev/profile.toml) or its template is invalid", "workspace"),
     # Per-manifest rules (contract §2.2).
     ("E001", "error", "metadata.name is not DNS-safe", "manifest"),
     ("E006", "error", "metadata.name is required", "manifest"),

@@ -117,6 +117,34 @@ def parse_duration(value: Any) -> float | None:
     return total
 
 
+# Go's time.ParseDuration: [-+]?(number unit)+ with units ns us µs μs ms s m h, or a bare "0".
+_GO_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(value: str) -> float | None:
+    """Seconds of `value` read as Go's time.ParseDuration does (dk's `--timeout` flag): `30m`,
+    `1h30m`, `90s`, `500ms`, `1.5h`, `-1m`, `0`. None when Go would reject it (`30`, `1d`, `m`)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value
+    sign = -1.0 if text[0] == "-" else 1.0
+    if text[0] in "+-":
+        text = text[1:]
+    if text == "0":
+        return 0.0
+    if not text:
+        return None
+    total, pos = 0.0, 0
+    while pos < len(text):
+        match = _GO_DURATION_PART.match(text, pos)
+        if not match or match.group(1) in ("", "."):
+            return None
+        total += float(match.group(1)) * _GO_UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    return sign * total
+
+
 _CRON_MACROS = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually")
 _MONTHS = {n: i + 1 for i, n in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}

@@ -1,7 +1,9 @@
 """Store environment variables for a run (contract §1.13): `DK_STORE_DSN_<NAME>` and `DK_STORE_TYPE_<NAME>`.
 
 Pure: the graph and an environment mapping in, a dict out. Store secrets are `${VAR}` references that
-are resolved from the given environment at run time; secret values never appear in error messages.
+are resolved at run time from the given environment, else from the dev profile's values; secret
+values never appear in error messages. A store can be replaced for a run by a stand-in (a local
+DuckDB file from the dev profile, a cell's definition for `--cell`).
 
 TYPE choice: dk writes `spec.connector` verbatim. dkb resolves the Store's connector to its Connector
 (by metadata.name, as dk's runner does) and uses the Connector's `spec.type` (e.g. `aws-s3` -> `s3`);
@@ -27,10 +29,26 @@ class StoreEnvError(ValueError):
 
 
 @dataclass(frozen=True)
+class ResolvedStore:
+    """One store as a run sees it, after a dev-profile stand-in or a cell's definition replaced it.
+    `secrets` keeps the raw `${VAR}` text: files dkb writes for a tool (dbt profiles, CloudQuery
+    specs) refer to variables, never hold values."""
+    name: str
+    env_name: str
+    type: str
+    connection: dict[str, Any]
+    secrets: dict[str, str]
+    origin: str = "workspace"            # workspace | dev profile | cell NAME
+    connector: str = ""                  # the connector name it was defined with
+
+
+@dataclass(frozen=True)
 class StoreEnv:
     env: dict[str, str]
     secret_values: tuple[str, ...] = ()      # resolved secret values, for masking only
     unresolved: tuple[str, ...] = field(default=())  # variables left as ${VAR} (placeholder mode)
+    stores: tuple[ResolvedStore, ...] = ()
+    profile_env: dict[str, str] = field(default_factory=dict)   # secret variables the dev profile set
 
 
 def env_name(store_name: str) -> str:
@@ -44,42 +62,76 @@ def store_env(graph: Graph, transform_id: str, environ: Mapping[str, str]) -> di
 
 
 def resolve_store_env(graph: Graph, transform_id: str, environ: Mapping[str, str], *,
-                      placeholders: bool = False) -> StoreEnv:
-    """Like store_env, also returning the secret values (to mask them). With `placeholders`, an unset
-    variable stays as the literal `${VAR}` instead of raising (used by dry runs)."""
+                      placeholders: bool = False, profile: Mapping[str, str] | None = None,
+                      replacements: Mapping[str, Any] | None = None, datasets: list[str] | None = None,
+                      replaced_by: str = "dev profile") -> StoreEnv:
+    """Like store_env, also returning the secret values (to mask them). A secret variable comes from
+    `environ`, else `profile` (the dev profile's [secrets]), else it is an error; with `placeholders`
+    it stays as the literal `${VAR}` instead (used by dry runs). `replacements` maps a store name to
+    a stand-in (connector, connection, secrets) that replaces it, e.g. a local DuckDB file.
+    `datasets` overrides the transform's datasets (`--set spec.inputs...`)."""
     env: dict[str, str] = {}
     secrets_seen: list[str] = []
     unresolved: list[str] = []
-    for store in stores_of(graph, transform_id):
-        connector_type = _connector_type(graph, store)
+    resolved: list[ResolvedStore] = []
+    from_profile: dict[str, str] = {}
+    lookup = {**(profile or {}), **environ}
+    for store in stores_of(graph, transform_id, datasets):
         spec = store.manifest.model.spec
+        stand_in = (replacements or {}).get(store.name)
+        connector_name = stand_in.connector if stand_in is not None else spec.connector
+        if stand_in is not None:
+            connector_type, connection = _type_of(graph, stand_in.connector), dict(stand_in.connection)
+            raw_secrets = {k: str(v) for k, v in stand_in.secrets.items()}
+        else:
+            connector_type, connection = _connector_type(graph, store), dict(spec.connection)
+            raw_secrets = {k: str(v) for k, v in spec.secrets.items()}
         secrets = {}
-        for key, raw in sorted(spec.secrets.items()):
-            value, missing = _interpolate(str(raw), environ)
+        for key, raw in sorted(raw_secrets.items()):
+            value, missing = _interpolate(raw, lookup)
             if missing and not placeholders:
+                var = missing[0]
                 raise StoreEnvError(
-                    f'store "{store.name}": secret "{key}" refers to environment variable {missing[0]}, '
-                    f"which is not set; export {missing[0]} before running")
+                    f'store "{store.name}": secret "{key}" refers to environment variable {var}, which is not '
+                    f"set. Export {var}, or set it in the local dev profile: `dkb config set --dev secrets.{var} "
+                    f"VALUE` (`dkb dev profile` writes .dkb/dev/profile.toml from the workspace's template)")
             unresolved.extend(missing)
             secrets[key] = value
             if value and not missing:
                 secrets_seen.append(value)
+            from_profile.update({v: lookup[v] for v in variables_in(raw) if v not in environ and v in lookup})
         name = env_name(store.name)
-        env[f"DK_STORE_DSN_{name}"] = dsn(connector_type, dict(spec.connection), secrets)
+        env[f"DK_STORE_DSN_{name}"] = dsn(connector_type, connection, secrets)
         env[f"DK_STORE_TYPE_{name}"] = connector_type
-    return StoreEnv(env, tuple(secrets_seen), tuple(dict.fromkeys(unresolved)))
+        resolved.append(ResolvedStore(store.name, name, connector_type, connection, raw_secrets,
+                                      replaced_by if stand_in is not None else "workspace", connector_name))
+    return StoreEnv(env, tuple(secrets_seen), tuple(dict.fromkeys(unresolved)), tuple(resolved), from_profile)
 
 
-def stores_of(graph: Graph, transform_id: str) -> list[Node]:
-    """Distinct stores of the transform's input and output datasets, in first-reference order."""
+def variables_in(text: str) -> list[str]:
+    """The variables a Store secret's text refers to (`${VAR}`), in order."""
+    return _REF.findall(text)
+
+
+def secret_variables(graph: Graph) -> dict[str, str]:
+    """Every `${VAR}` the workspace's stores use as a secret -> where (for a dev-profile skeleton)."""
+    found: dict[str, str] = {}
+    for node in graph.nodes.values():
+        if node.kind == "Store":
+            for key, raw in sorted(node.manifest.model.spec.secrets.items()):
+                for var in variables_in(str(raw)):
+                    found.setdefault(var, f'store "{node.name}", secret "{key}"')
+    return found
+
+
+def stores_of(graph: Graph, transform_id: str, datasets: list[str] | None = None) -> list[Node]:
+    """Distinct stores of the transform's input and output datasets (or of `datasets`, by name), in
+    first-reference order."""
     if transform_id not in graph.nodes:
         raise StoreEnvError(f"{transform_id} is not a target in this workspace")
     transform = graph.nodes[transform_id]
     found: dict[str, Node] = {}
-    for edge in graph.out_edges.get(transform_id, ()):
-        if edge.kind not in (EdgeKind.READS, EdgeKind.WRITES):
-            continue
-        dataset = graph.nodes[edge.dst]
+    for dataset in _datasets(graph, transform_id, datasets):
         store_name = dataset.manifest.model.spec.store
         if not store_name:
             continue
@@ -88,15 +140,32 @@ def stores_of(graph: Graph, transform_id: str) -> list[Node]:
             raise StoreEnvError(f'store "{store_name}" referenced by dataset "{dataset.name}" but not found '
                                 f"(needed by {transform.id})")
         found.setdefault(node.id, node)
-    for dangling in graph.dangling:
+    for dangling in graph.dangling if datasets is None else ():
         if dangling.node == transform_id and dangling.kind == "DataSet":
             raise StoreEnvError(f'{transform.id}: {dangling.field} names dataset "{dangling.name}", '
                                 "which is not defined in this workspace")
     return list(found.values())
 
 
+def _datasets(graph: Graph, transform_id: str, names: list[str] | None) -> list[Node]:
+    if names is None:
+        return [graph.nodes[e.dst] for e in graph.out_edges.get(transform_id, ())
+                if e.kind in (EdgeKind.READS, EdgeKind.WRITES)]
+    nodes = []
+    for name in names:
+        node = graph.lookup("DataSet", name)
+        if node is None:
+            raise StoreEnvError(f'{transform_id}: dataset "{name}" is not defined in this workspace')
+        nodes.append(node)
+    return nodes
+
+
 def _connector_type(graph: Graph, store: Node) -> str:
-    name = store.manifest.model.spec.connector
+    return _type_of(graph, store.manifest.model.spec.connector)
+
+
+def _type_of(graph: Graph, name: str) -> str:
+    """The `spec.type` of the Connector named `name`, else `name` itself (e.g. duckdb)."""
     connector = graph.lookup("Connector", name) if name else None
     if connector is not None and connector.manifest.model.spec.type:
         return str(connector.manifest.model.spec.type)
