@@ -9,6 +9,7 @@ declare -A BINARY_OF=(
   [umoci]=umoci
   [buildah]=buildah
   [chromium]=chromium
+  [postgresql]=pg_ctlcluster    # BuildGrid's SQL scheduler in the remote-execution tests
   [golang-go]=go          # `dkb run` of generic-go packages
 )
 

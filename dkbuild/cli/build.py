@@ -62,6 +62,9 @@ def build_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--remote-cache-write", is_flag=True, help="Also write to the remote cache (trusted branches only)."),
         click.option("--remote-cache-required", is_flag=True, help="Fail instead of building locally when the remote cache is unusable."),
         click.option("--plain-http", is_flag=True, help="Talk HTTP, not HTTPS, to registries (local test registries)."),
+        click.option("--remote-executor", metavar="URL", envvar="DKB_REMOTE_EXECUTOR",
+                     help="Build Dockerfile images on a REAPI server's workers, grpc[s]://HOST:PORT[/INSTANCE] "
+                          "(or DKB_REMOTE_EXECUTOR); -j bounds how many run at once."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -101,7 +104,7 @@ def build_command(ctx: click.Context, patterns: tuple[str, ...], dry_run: bool, 
 def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: bool = False, since: str | None = None,
               tag: str | None = None, shard: Any = None, jobs: int, keep_going: bool, report_file: str | None, stamp: bool,
               image_backend: str, image_failure: str | None, remote_cache: str | None, remote_cache_write: bool,
-              remote_cache_required: bool, plain_http: bool) -> Any:
+              remote_cache_required: bool, plain_http: bool, remote_executor: str | None) -> Any:
     """Load, lint and build; lint errors end the command here (exit 1)."""
     from dkbuild.api import build, recall_build
     from dkbuild.engine.build import BuildOptions
@@ -120,7 +123,7 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
                                      "with . or -", param_hint="--tag")
     options = BuildOptions(jobs=jobs, keep_going=keep_going, dry_run=dry_run, image_backend=image_backend,
                            image_failure=image_failure or loaded.workspace.settings.get("build", "image_failure"),
-                           tag=tag, shard=shard)
+                           tag=tag, shard=shard, remote_executor=open_executor(remote_executor, jobs))
     try:
         remote = RemoteCacheSettings.resolve(remote_cache, remote_cache_write, remote_cache_required,
                                              plain_http or settings.get("registry", "plain_http"),
@@ -148,6 +151,19 @@ def run_build(ctx: click.Context, patterns: list[str], output: str, *, dry_run: 
     if report_file:
         Path(report_file).write_text(json.dumps(outcome.report, indent=2) + "\n")
     return outcome
+
+
+def open_executor(url: str | None, jobs: int) -> Any:
+    """The remote executor for --remote-executor (opening it does not touch the network)."""
+    if not url:
+        return None
+    from dkbuild.remote.reapi import EndpointError, ReapiExtraMissing
+    from dkbuild.remote.reapi.execution import RemoteExecutor
+
+    try:
+        return RemoteExecutor.open(url, jobs)
+    except (EndpointError, ReapiExtraMissing) as exc:
+        raise click.BadParameter(str(exc), param_hint="--remote-executor") from None
 
 
 def print_summary(document: dict[str, Any], dry_run: bool) -> None:

@@ -41,6 +41,9 @@ class BuildOptions:
     image_failure: str = "auto"          # [build] image_failure: auto | fail | warn
     tag: str | None = None               # dk's `build --tag`: the local tag of each package
     shard: Shard | None = None           # --shard k/N: build only this part of the selection
+    # --remote-executor: a dkbuild.remote.reapi.execution.RemoteExecutor that builds Dockerfile
+    # images on a REAPI server's workers (package artifacts are always built here).
+    remote_executor: Any = None
 
 
 @dataclass
@@ -126,12 +129,22 @@ def plan(workspace: Workspace, graph: Graph, keys: Keys, rules: RuleSet, targets
 def _backend_name(rule: Any, target: BuildTarget, options: BuildOptions) -> tuple[str, str]:
     """The image backend that will run (part of the action key), or the user's preference and the
     reason it cannot run; the action then fails with that reason, other actions go on."""
-    from dkbuild.oci.backends import choose_backend
-
     try:
-        return choose_backend(rule.image_request(target), options.image_backend).name, ""
+        return image_backend(rule.image_request(target), options).name, ""
     except Exception as exc:
         return options.image_backend, f"unavailable: {exc}"
+
+
+def image_backend(request: Any, options: BuildOptions) -> Any:
+    """The backend that builds `request`: remote workers for a Dockerfile image when there is a
+    remote executor (under the same backend name, so the key does not change), else a local one."""
+    if options.remote_executor is not None and request.dockerfile is not None:
+        from dkbuild.oci.backends.remote import remote_backend
+
+        return remote_backend(options.remote_executor, options.image_backend)
+    from dkbuild.oci.backends import choose_backend
+
+    return choose_backend(request, options.image_backend)
 
 
 def cached_result(action: Action, store: LocalStore, options: BuildOptions, keys: Keys) -> ActionResult | None:
@@ -226,11 +239,10 @@ def _produce(action: Action, store: LocalStore, rules: RuleSet, stamp: dict[str,
     elif result.image is not None:
         result.status = "cached"
     assert result.image is not None
-    from dkbuild.oci.backends import choose_backend
     from dkbuild.oci.backends.failure import classify
 
     try:
-        image = choose_backend(request, options.image_backend).build(request, store.layout)
+        image = image_backend(request, options).build(request, store.layout)
     except Exception as exc:
         failure = classify(exc)
         if failure is None:
@@ -241,7 +253,7 @@ def _produce(action: Action, store: LocalStore, rules: RuleSet, stamp: dict[str,
             result.errors.append(f"image: {failure.reason}\n  fix: {failure.fix}")
         return package_entry
     result.status = "built"
-    result.image = {"status": "built", "backend": image.backend}
+    result.image = {"status": "built", "backend": image.backend, **({"remote": image.remote} if image.remote else {})}
     blobs = [b["digest"] for b in package_entry.blobs] + image.blobs
     return store.cache.store(action.action_key, action.label, target.key,
                              {**package_entry.artifacts, "image": image.descriptor}, blobs)

@@ -42,6 +42,7 @@ class ImageResult:
     descriptor: dict                # the image manifest descriptor (untagged)
     blobs: list[str]                # manifest, config and layer digests, all in the layout
     backend: str
+    remote: dict | None = None      # how a remote executor answered (dkbuild.oci.backends.remote)
 
 
 class ImageBackend(Protocol):
@@ -55,6 +56,11 @@ class ImageBackend(Protocol):
 
 class BackendUnavailable(Exception):
     """The backend's tool is missing or unreachable; the message says what to install or start."""
+
+
+class RemoteExecutorUnavailable(BackendUnavailable):
+    """The remote executor (--remote-executor) cannot be reached: the image is not built locally
+    instead, because it was asked for remotely (the host may have no builder, or the wrong one)."""
 
 
 class ImageBuildFailed(Exception):
@@ -125,6 +131,7 @@ __all__ = [
     "PREFERENCES",
     "BackendUnavailable",
     "BadImageRequest",
+    "RemoteExecutorUnavailable",
     "BaseImageUnavailable",
     "ImageBackend",
     "ImageBuildFailed",

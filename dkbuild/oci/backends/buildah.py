@@ -8,6 +8,7 @@ pushed to a temp OCI layout and its blobs copied, verified, into dkb's layout.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,10 @@ from dkbuild.oci.backends.ociimport import import_layout_dir
 from dkbuild.oci.layout import OciLayout
 
 INSTALL_HINT = "install buildah (Debian/Ubuntu: apt-get install buildah; Fedora: dnf install buildah)"
+# A remote build (dkbuild.oci.backends.remote): its output file, its fixed image name and PATH.
+REMOTE_OUTPUT = "dkb-image.oci.tar"
+REMOTE_IMAGE = "localhost/dkb-remote-build:latest"
+REMOTE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class BuildahBackend:
@@ -71,14 +76,18 @@ class BuildahBackend:
         except OSError as exc:
             raise ImageBuildFailed(f"{request.label}: buildah {step} of {dockerfile} could not start: {exc}") from None
         if done.returncode != 0:
-            from dkbuild.oci.backends.failure import base_pull_failed
+            raise build_failure(request, dockerfile, step, done.returncode, done.stderr or done.stdout)
 
-            output = tail(done.stderr or done.stdout)
-            if step == "build" and base_pull_failed(output):
-                raise BaseImageUnavailable(f"{request.label}: buildah could not get a base image of {dockerfile}",
-                                           output)
-            raise ImageBuildFailed(f"{request.label}: buildah {step} of {dockerfile} failed "
-                                   f"(exit {done.returncode})", output)
+
+def build_failure(request: ImageRequest, dockerfile: str, step: str, exit_code: int,
+                  output: bytes | str) -> ImageBuildFailed:
+    """What a failed buildah run means: a base image it could not get, or a failed build."""
+    from dkbuild.oci.backends.failure import base_pull_failed
+
+    text = tail(output)
+    if step == "build" and base_pull_failed(text):
+        return BaseImageUnavailable(f"{request.label}: buildah could not get a base image of {dockerfile}", text)
+    return ImageBuildFailed(f"{request.label}: buildah {step} of {dockerfile} failed (exit {exit_code})", text)
 
 
 def build_arguments(request: ImageRequest, context: Path, image: str) -> list[str]:
@@ -91,6 +100,35 @@ def build_arguments(request: ImageRequest, context: Path, image: str) -> list[st
     for key in sorted(build_args):
         args += ["--build-arg", f"{key}={build_args[key]}"]
     return args + ["-t", image, str(context)]
+
+
+def remote_command(request: ImageRequest) -> tuple[list[str], dict[str, str]]:
+    """The command line (and environment) a remote worker runs in the input root, which is exactly
+    the build context. It first normalises the staged files as write_build_context does (workers
+    stage them read-only, with their own mtimes), then builds with private vfs storage and writes
+    the image to REMOTE_OUTPUT as an OCI archive. Nothing in it varies between runs, so the Action
+    digest is the same for the same context."""
+    dockerfile_in_context(request)       # the Dockerfile must be an input, as for a local build
+    if REMOTE_OUTPUT in request.files:
+        from dkbuild.oci.backends import BadImageRequest
+
+        raise BadImageRequest(f"{request.label}: {REMOTE_OUTPUT} is in the build context; remote builds write "
+                              "their image under that name, so rename the file")
+    epoch = request.source_date_epoch
+    buildah = 'buildah --root "$S/root" --runroot "$S/runroot" --storage-driver vfs'
+    script = "\n".join([
+        "set -eu",
+        'S="$(mktemp -d)"',
+        "trap 'rm -rf \"$S\"' EXIT",
+        "find . -type d -exec chmod 0755 {} +",
+        "find . -type f -perm /111 -exec chmod 0755 {} +",
+        "find . -type f ! -perm /111 -exec chmod 0644 {} +",
+        f"find . -exec touch -h -d @{epoch} {{}} +",
+        f"{buildah} {shlex.join(build_arguments(request, Path('.'), REMOTE_IMAGE))}",
+        f"{buildah} push --format oci {REMOTE_IMAGE} oci-archive:{REMOTE_OUTPUT}:img",
+    ])
+    env = {"BUILDAH_ISOLATION": "chroot", "PATH": REMOTE_PATH, "SOURCE_DATE_EPOCH": str(epoch)}
+    return ["/bin/sh", "-c", script], env
 
 
 def _remove_rootless_storage(binary: str, tmp: Path) -> None:

@@ -13,13 +13,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dkbuild.oci.backends import BackendUnavailable, BadImageRequest, BaseImageUnavailable, ImageBuildFailed
+from dkbuild.oci.backends import (
+    BackendUnavailable,
+    BadImageRequest,
+    BaseImageUnavailable,
+    ImageBuildFailed,
+    RemoteExecutorUnavailable,
+)
 
 POLICIES = ("auto", "fail", "warn")
 NO_BUILDER = "no-builder"
 BASE_UNAVAILABLE = "base-unavailable"
 BUILD_FAILED = "build-failed"
 BAD_REQUEST = "bad-request"
+NO_EXECUTOR = "no-remote-executor"
 
 # How buildah ("creating build container") and BuildKit report a FROM image they could not get.
 _BASE_PULL = re.compile(r"creating build container|failed to resolve source metadata|pull access denied"
@@ -34,6 +41,8 @@ _FIX = {
                       "without the image",
     BUILD_FAILED: "fix the Dockerfile step that failed (see the builder's output) and build again",
     BAD_REQUEST: "fix the image settings named in the reason and build again",
+    NO_EXECUTOR: "start the remote executor or fix --remote-executor, or build without --remote-executor to "
+                 "build images locally; the package artifact is built and cached without the image",
 }
 
 
@@ -44,7 +53,7 @@ def base_pull_failed(output: str) -> bool:
 
 @dataclass(frozen=True)
 class ImageFailure:
-    kind: str          # NO_BUILDER | BASE_UNAVAILABLE | BUILD_FAILED | BAD_REQUEST
+    kind: str          # NO_BUILDER | NO_EXECUTOR | BASE_UNAVAILABLE | BUILD_FAILED | BAD_REQUEST
     reason: str
     fix: str
 
@@ -62,7 +71,9 @@ class ImageFailure:
 
 def classify(exc: Exception) -> ImageFailure | None:
     """The failure an image backend raised, or None for anything that is not an image failure."""
-    if isinstance(exc, BackendUnavailable):
+    if isinstance(exc, RemoteExecutorUnavailable):
+        kind = NO_EXECUTOR
+    elif isinstance(exc, BackendUnavailable):
         kind = NO_BUILDER
     elif isinstance(exc, BaseImageUnavailable):
         kind = BASE_UNAVAILABLE

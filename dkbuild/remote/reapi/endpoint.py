@@ -89,8 +89,8 @@ def parse_endpoint(url: str, env: dict[str, str] | None = None) -> Endpoint:
     host = m["host"].strip("[]") if m["host"].startswith("[") else m["host"]
     host = f"[{host}]" if ":" in host else host
     return Endpoint(url, host, port, (m["instance"] or "").strip("/"), tls, _credentials(env, tls),
-                    _positive(env, "DKB_REAPI_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, int),
-                    _positive(env, "DKB_REAPI_TIMEOUT", DEFAULT_TIMEOUT, float))
+                    positive_setting(env, "DKB_REAPI_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, int),
+                    positive_setting(env, "DKB_REAPI_TIMEOUT", DEFAULT_TIMEOUT, float))
 
 
 def _credentials(env: dict[str, str], tls: bool) -> Credentials:
@@ -128,7 +128,7 @@ def _read(env: dict[str, str], name: str) -> bytes:
         raise EndpointError(f"{name}={path}: cannot read it ({exc.strerror})") from None
 
 
-def _positive(env: dict[str, str], name: str, default: Any, kind: type) -> Any:
+def positive_setting(env: dict[str, str], name: str, default: Any, kind: type) -> Any:
     raw = env.get(name)
     if not raw:
         return default
