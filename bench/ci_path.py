@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -309,7 +310,7 @@ def table(ci: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.run import workspace
+    from bench.run import machine, workspace
 
     ap = argparse.ArgumentParser(prog="python -m bench.ci_path", description=__doc__.splitlines()[0])
     ap.add_argument("--packages", default="1000", help="comma-separated sizes, e.g. 1000,10000,50000")
@@ -327,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.ci_path: --packages {args.packages!r}: expected sizes like 1000,10000", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"ci": {}}
+    report: dict[str, Any] = {"command": shlex.join(["python", "-m", "bench.ci_path", *(sys.argv[1:] if argv is None
+                                                                                     else argv)]),
+                              "runs": args.runs, "seed": args.seed, "machine": machine(), "ci": {}}
     try:
         for n in sizes:
             report["ci"][str(n)] = measure(args.work, workspace(args.work, n, args.seed), n, args.runs,
