@@ -21,6 +21,7 @@ lints clean. Output is a pure function of (N, seed): same seed, same bytes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import random
@@ -31,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# libyaml's emitter writes the same bytes as PyYAML's pure-Python one for these documents (tested),
+# five times faster.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 API = "datakit.infoblox.dev/v1alpha1"
 DOMAINS = ["customer", "finance", "web", "marketing", "risk", "ops", "product", "supply"]
@@ -181,6 +186,10 @@ def plan(n: int, seed: int) -> Plan:
         by_layer[layer] = []
         earlier = [d for lv in range(layer) for d in by_layer[lv]]
         previous = by_layer[layer - 1] or earlier
+        # choices() would accumulate the weights on every draw (quadratic in N); the same sums
+        # computed once per layer give the same draws.
+        cum = {id(earlier): list(itertools.accumulate(x.weight for x in earlier)),
+               id(previous): list(itertools.accumulate(x.weight for x in previous))}
         for _ in range(counts[layer - 1]):
             domain = rng.choice(DOMAINS)
             r = rng.random()
@@ -195,7 +204,7 @@ def plan(n: int, seed: int) -> Plan:
                 if len(chosen) >= want:
                     break
                 pool = previous if rng.random() < 0.7 else earlier
-                d = rng.choices(pool, weights=[x.weight for x in pool])[0]
+                d = rng.choices(pool, cum_weights=cum[id(pool)])[0]
                 chosen.setdefault(d.name, d)
             t.inputs = sorted(chosen.values(), key=lambda d: d.name)
             for d in t.inputs:
@@ -214,7 +223,11 @@ def plan(n: int, seed: int) -> Plan:
 
 def _doc(kind: str, metadata: dict[str, Any], spec: dict[str, Any], comment: str) -> str:
     body = {"apiVersion": API, "kind": kind, "metadata": metadata, "spec": spec}
-    return f"# {comment}\n" + yaml.safe_dump(body, sort_keys=False, width=120)
+    return f"# {comment}\n" + _dump(body, width=120)
+
+
+def _dump(data: Any, **kw: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, **kw)
 
 
 def _connector(name: str) -> str:
@@ -302,8 +315,8 @@ def _package_files(t: Transform) -> dict[str, str]:
             "dbt_project.yml": (f"name: {mod}\nversion: \"1.0.0\"\nconfig-version: 2\nprofile: acme_warehouse\n"
                                 "model-paths: [\"models\"]\n"),
             f"models/{mod}.sql": sels + "\n",
-            "models/sources.yml": yaml.safe_dump({"version": 2, "sources": [{"name": t.domain, "tables": [
-                {"name": d.name.replace("-", "_")} for d in t.inputs]}]}, sort_keys=False),
+            "models/sources.yml": _dump({"version": 2, "sources": [{"name": t.domain, "tables": [
+                {"name": d.name.replace("-", "_")} for d in t.inputs]}]}),
         }
     if t.runtime == "generic-go":
         return {
@@ -341,21 +354,54 @@ def git(root: Path, *args: str) -> str:
                           env={**os.environ, **GIT_ENV}).stdout
 
 
+COMMIT_TIME = "1704067200 +0000"  # GIT_*_DATE above, as fast-import wants it
+
+
+def write_files(root: Path, tree: dict[str, str]) -> None:
+    """Write every file of `tree` under `root`, one mkdir per directory, not per file."""
+    made: set[Path] = set()
+    for rel, text in tree.items():
+        path = root / rel
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+
+def commit_tree(root: Path, tree: dict[str, str], message: str) -> None:
+    """A new repository at `root` whose one commit holds `tree`, checked out.
+
+    One `git fast-import` stream (a single pack, no loose object per file), then git itself
+    writes the work tree and the index: at 50,000 packages this is seconds, where writing the
+    files from Python and `git add -A` took minutes. The commit is the one `git commit` made.
+    """
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "bench")
+    git(root, "config", "user.email", "bench@example.com")
+    who = f"bench <bench@example.com> {COMMIT_TIME}"
+    msg = (message + "\n").encode()
+    chunks = [b"commit refs/heads/main\n", f"author {who}\ncommitter {who}\n".encode(),
+              b"data %d\n" % len(msg), msg]
+    for rel, text in sorted(tree.items()):
+        data = text.encode()
+        chunks += [b"M 100644 inline ", rel.encode(), b"\ndata %d\n" % len(data), data, b"\n"]
+    subprocess.run(["git", "-C", str(root), "fast-import", "--quiet", "--done"], input=b"".join(chunks) + b"done\n",
+                   check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+    git(root, "reset", "-q", "--hard", "main")
+
+
 def generate(root: Path, n: int, seed: int = 0, *, commit: bool = True) -> Plan:
     root = Path(root)
     if root.exists() and any(root.iterdir()):
         raise SystemExit(f"bench.generate: {root} is not empty")
     p = plan(n, seed)
-    for rel, text in files(p, seed).items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    tree = files(p, seed)
     if commit:
-        git(root, "init", "-q", "-b", "main")
-        git(root, "config", "user.name", "bench")
-        git(root, "config", "user.email", "bench@example.com")
-        git(root, "add", "-A")
-        git(root, "commit", "-q", "-m", f"synthetic workspace: {n} packages, seed {seed}")
+        root.mkdir(parents=True, exist_ok=True)
+        commit_tree(root, tree, f"synthetic workspace: {n} packages, seed {seed}")
+    else:
+        write_files(root, tree)
     return p
 
 

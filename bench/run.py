@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import ci_path, goals
 from bench import generate as gen
 
 # DESIGN §8: seconds, per size. Measurements without a budget report numbers only.
@@ -305,6 +306,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                            f"{c['affected_counts']['turbo_run_tasks']} `turbo run` tasks"
                            for n, c in sorted(turbo.items(), key=lambda kv: int(kv[0])))
         out += ["", f"After a one-file commit to the same package in both repositories ({counts})."]
+    if report.get("ci"):
+        out += ["", "The CI path (`--ci-path`): every command in its own fresh clone, no `.dkb/`; the remote "
+                "cache is a loopback OCI registry filled from HEAD~1.", "", ci_path.table(report["ci"])]
+    out += ["", "The goals of issue 17 (`bench/goals.py`), this run's figure in each cell:", "", goals.table(report)]
     ws = "; ".join(f"{int(n):,}: {w['transforms']:,} transforms, {w['datasets']:,} datasets, "
                    f"{w['layers']} layers, max fan-out {w['max_fan_out']}"
                    for n, w in sorted(report.get("workspaces", {}).items(), key=lambda kv: int(kv[0])))
@@ -355,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turbo-packages", type=lambda v: {int(x) for x in v.split(",")}, default=None,
                     metavar="SIZES", help="with --turbo, compare only at these sizes (turbo's first cache fill "
                                           "takes minutes per thousand packages)")
+    ap.add_argument("--ci-path", action="store_true",
+                    help="also the CI path (bench.ci_path): fresh clones, the OCI remote cache, and with --turbo "
+                         "turbo in fresh clones")
     ap.add_argument("--update-readme", type=Path, metavar="PATH",
                     help="replace the bench-table block of PATH (e.g. README.md) with the results")
     args = ap.parse_args(argv)
@@ -377,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "command": shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "runs": args.runs, "build_runs": args.build_runs, "seed": args.seed, "cpus": os.cpu_count(),
-        "machine": machine(), "workspaces": {}, "results": {}, "turbo": {}}
+        "machine": machine(), "workspaces": {}, "results": {}, "turbo": {}, "ci": {}}
     for n in sizes:
         report["results"][str(n)] = bench_size(args.work, n, args.seed, args.runs, args.build_runs)
         report["workspaces"][str(n)] = gen.stats(gen.plan(n, args.seed))
@@ -394,6 +402,16 @@ def main(argv: list[str] | None = None) -> int:
                 c[name]["goal"] = goal
                 c[name]["over_goal"] = goal is not None and c[name]["ratio"] > goal
             report["turbo"][str(n)] = c
+        if args.ci_path:
+            with_turbo = args.turbo and (not args.turbo_packages or n in args.turbo_packages)
+            try:
+                report["ci"][str(n)] = ci_path.measure(args.work, workspace(args.work, n, args.seed), n, args.runs,
+                                                       build_runs=args.build_runs, turbo=with_turbo)
+            except (ci_path.CIPathError, subprocess.CalledProcessError) as exc:
+                print(f"bench: CI path at {n:,} packages failed: {exc}", file=sys.stderr)
+                return 2
+    report["flatness"] = ci_path.flatness(report["ci"])
+    report["goals"] = goals.verdicts(report)
     if args.output == "json":
         print(json.dumps(report, indent=2))
     else:
@@ -401,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         if report["turbo"]:
             print()
             print(comparison_table(report["turbo"]))
+        if report["ci"]:
+            print()
+            print(ci_path.table(report["ci"]))
+        print()
+        print(goals.table(report))
     if args.update_readme is not None:
         update_readme(args.update_readme, render_markdown(report))
         print(f"bench: updated the bench-table block of {args.update_readme}", file=sys.stderr)
@@ -409,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
              for n, c in report["turbo"].items() for k in COMPARISONS if c[k]["over_goal"]]
     for n, what in over:
         print(f"bench: OVER BUDGET at {n:,} packages: {what}", file=sys.stderr)
+    # Issue 17's goals are targets for work still to come: reported, not part of --strict.
+    for what in goals.missed(report):
+        print(f"bench: goal missed: {what}", file=sys.stderr)
     return 1 if over and args.strict else 0
 
 

@@ -58,3 +58,18 @@ def test_large_plan_mixes_runtimes():
     runtimes = Counter(t.runtime for t in gen.plan(1000, seed=0).transforms)
     assert set(runtimes) == {"generic-python", "dbt", "generic-go", "cloudquery"}
     assert runtimes["generic-python"] > 500
+
+
+def test_fast_import_commit_equals_git_add_and_commit(tmp_path):
+    """The fast path (one fast-import stream, git writes the work tree) makes the very commit that
+    writing the files and `git add -A && git commit` made, so workspaces stay byte-identical."""
+    fast = tmp_path / "fast"
+    gen.generate(fast, N, seed=3)
+    slow = tmp_path / "slow"
+    gen.generate(slow, N, seed=3, commit=False)
+    gen.git(slow, "init", "-q", "-b", "main")
+    gen.git(slow, "add", "-A")
+    gen.git(slow, "commit", "-q", "-m", f"synthetic workspace: {N} packages, seed 3")
+    assert gen.git(fast, "rev-parse", "HEAD") == gen.git(slow, "rev-parse", "HEAD")
+    assert _hashes(fast) == _hashes(slow)
+    assert gen.git(fast, "status", "--porcelain") == ""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import generate as gen
-from bench import run, turbo
+from bench import goals, run, turbo
 
 N = 30
 SEED = 5
@@ -193,7 +193,8 @@ def test_update_readme_writes_the_rendered_report(tmp_path: Path) -> None:
 def test_render_without_turbo_has_no_comparison_rows() -> None:
     block = run.render_markdown(_report(turbo_rows=False))
     assert "Turborepo" not in block and "turbo" not in block.split("Machine:")[1]
-    assert sum(line.startswith("| ") for line in block.splitlines()) == 1 + len(run.MEASUREMENTS)
+    # the measurements table and the issue-17 goals table (header and one line per goal row)
+    assert sum(line.startswith("| ") for line in block.splitlines()) == 2 + len(run.MEASUREMENTS) + len(goals.ROWS)
 
 
 def test_main_refuses_a_readme_without_markers_before_measuring(tmp_path: Path, capsys) -> None:
