@@ -56,9 +56,9 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        client = EmbeddedRegistry(loaded.workspace.root) if location.embedded else connect(
+        client = _connect_or_interrupted(lambda: EmbeddedRegistry(loaded.workspace.root) if location.embedded else connect(
             location.host, plain_http=kw["plain_http"] or settings.plain_http, insecure=insecure or settings.insecure,
-            limits=RegistryLimits.of(settings.model_dump()))
+            limits=RegistryLimits.of(settings.model_dump())), len(outcome.results))
     except RegistryError as exc:
         click.echo(f"dkb: error: {exc}" + (f"\n  hint: {exc.hint}" if getattr(exc, "hint", "") else ""), err=True)
         click.echo("✗ nothing was published", err=True)
@@ -93,6 +93,15 @@ def publish_command(ctx: click.Context, patterns: tuple[str, ...], registry: str
         exit_interrupted(f"published {len(run.published)} of {len(outcome.results)} target(s); a tag appears "
                          "only once its manifest is complete, so publishing again pushes the rest")
     sys.exit(1 if run.failed or stop else 0)
+
+
+def _connect_or_interrupted(connect: Any, total: int) -> Any:
+    """The registry client; Ctrl-C while reaching the registry ends like any interrupted publish."""
+    try:
+        return connect()
+    except KeyboardInterrupt:
+        exit_interrupted(f"published 0 of {total} target(s); a tag appears only once its manifest is "
+                         "complete, so publishing again pushes the rest")
 
 
 def _where_embedded(root: Any, published: list[Any], dry_run: bool) -> None:
